@@ -1,0 +1,1 @@
+"""Agent sources: each turns something on the host into ECS events."""

@@ -1,0 +1,1 @@
+"""The collector's processing chain: receivers feed batches through processors into sinks."""

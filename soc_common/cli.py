@@ -1,0 +1,108 @@
+"""The ``soc`` command: one entry point, one sub-command group per role.
+
+Role groups are imported lazily so that ``soc agent`` works on a machine where only the agent is
+installed; a group whose extra is missing explains which extra to install.
+
+Exit codes, for scripts: 0 success; 1 the command ran and found a problem (failed checks, matches
+when asked to fail on them, a refused request); 2 bad usage or configuration; 3 a dependency is not
+installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from soc_common import __version__
+from soc_common.config import ConfigError
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_USAGE = 2
+EXIT_MISSING = 3
+
+app = typer.Typer(
+    name="soc",
+    help="SOC platform: agent, collector, detection, SOC API. Nền tảng giám sát an toàn thông tin.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# (command name, module, attribute, extra that provides it, help)
+_GROUPS: list[tuple[str, str, str, str, str]] = [
+    ("agent", "agent.cli", "app", "", "Run, enrol and manage the agent on this host."),
+    ("collector", "collector.cli", "app", "collector", "Run the collector; manage enrolment tokens and agents."),
+    ("api", "soc_api.cli", "app", "api", "Run the SOC API and web pages; manage users and the audit trail."),
+]
+_COMMANDS: list[tuple[str, str, str, str, str]] = [
+    ("hunt", "collector.detection.hunt", "hunt_command", "collector", "Evaluate Sigma rules over files, offline."),
+    ("demo", "soc_common.demo", "demo_command", "server", "Bring the whole SOC up on this machine on sample data."),
+    ("doctor", "soc_common.doctor", "doctor_command", "", "Check configuration and reachability of everything."),
+]
+
+
+def _missing(name: str, extra: str, error: ImportError) -> typer.Typer:
+    stub = typer.Typer(help=f"(not installed: pip install 'soc-platform[{extra}]')")
+
+    @stub.callback(invoke_without_command=True)
+    def _explain() -> None:
+        typer.echo(f"soc {name}: needs the '{extra}' extra: pip install 'soc-platform[{extra}]' ({error})", err=True)
+        raise typer.Exit(EXIT_MISSING)
+
+    return stub
+
+
+_OWN = ("soc_common", "agent", "collector", "soc_api")
+
+
+def _import(module: str, attr: str) -> object:
+    """Import a role's entry point; a missing third-party package is reported, our own bugs are not hidden."""
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] in _OWN:
+            raise
+        raise _MissingExtra(exc) from exc
+
+
+class _MissingExtra(Exception):
+    def __init__(self, error: ImportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _register() -> None:
+    for name, module, attr, extra, help_text in _GROUPS:
+        try:
+            sub = _import(module, attr)
+        except _MissingExtra as exc:
+            sub = _missing(name, extra or "agent", exc.error)
+        app.add_typer(sub, name=name, help=help_text)  # type: ignore[arg-type]
+    for name, module, attr, extra, help_text in _COMMANDS:
+        try:
+            func = _import(module, attr)
+        except _MissingExtra as exc:
+            app.add_typer(_missing(name, extra or "agent", exc.error), name=name, help=help_text)
+            continue
+        app.command(name=name, help=help_text)(func)  # type: ignore[arg-type]
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    if version:
+        typer.echo(f"soc {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
