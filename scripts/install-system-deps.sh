@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite drives as real peers: PostgreSQL (database suite),
+# rsyslog/logger (syslog), softflowd + nfdump (NetFlow), tshark (capture cross-checks),
+# systemd (systemd-analyze verify of our units). Idempotent: does nothing when all are present.
+set -euo pipefail
+
+packages=(postgresql rsyslog softflowd nfdump tshark systemd bsdutils)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && { echo "system packages: all present"; exit 0; }
+
+if ! command -v apt-get >/dev/null; then
+  echo "system packages missing (${missing[*]}) and apt-get is not available: install them by hand" >&2
+  exit 1
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing system packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "system packages: installed ${missing[*]}"
