@@ -34,13 +34,37 @@ app = typer.Typer(
 # (command name, module, attribute, extra that provides it, help)
 _GROUPS: list[tuple[str, str, str, str, str]] = [
     ("agent", "agent.cli", "app", "", "Run, enrol and manage the agent on this host."),
-    ("collector", "collector.cli", "app", "collector", "Run the collector; manage enrolment tokens and agents."),
+    (
+        "collector",
+        "collector.cli",
+        "app",
+        "collector",
+        "Run the collector; manage enrolment tokens and agents.",
+    ),
     ("api", "soc_api.cli", "app", "api", "Run the SOC API and web pages; manage users and the audit trail."),
 ]
 _COMMANDS: list[tuple[str, str, str, str, str]] = [
-    ("hunt", "collector.detection.hunt", "hunt_command", "collector", "Evaluate Sigma rules over files, offline."),
-    ("demo", "soc_common.demo", "demo_command", "server", "Bring the whole SOC up on this machine on sample data."),
-    ("doctor", "soc_common.doctor", "doctor_command", "", "Check configuration and reachability of everything."),
+    (
+        "hunt",
+        "collector.detection.hunt",
+        "hunt_command",
+        "collector",
+        "Evaluate Sigma rules over files, offline.",
+    ),
+    (
+        "demo",
+        "soc_common.demo",
+        "demo_command",
+        "server",
+        "Bring the whole SOC up on this machine on sample data.",
+    ),
+    (
+        "doctor",
+        "soc_common.doctor",
+        "doctor_command",
+        "",
+        "Check configuration and reachability of everything.",
+    ),
 ]
 
 
@@ -49,7 +73,9 @@ def _missing(name: str, extra: str, error: ImportError) -> typer.Typer:
 
     @stub.callback(invoke_without_command=True)
     def _explain() -> None:
-        typer.echo(f"soc {name}: needs the '{extra}' extra: pip install 'soc-platform[{extra}]' ({error})", err=True)
+        typer.echo(
+            f"soc {name}: needs the '{extra}' extra: pip install 'soc-platform[{extra}]' ({error})", err=True
+        )
         raise typer.Exit(EXIT_MISSING)
 
     return stub
