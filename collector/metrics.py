@@ -1,0 +1,213 @@
+"""Prometheus metrics of the collector, and the small HTTP server that exposes them.
+
+Metrics live in their own registry (not the process-global one) so several collectors can run in
+one test process. Receivers written elsewhere report through the module-level functions
+(:func:`record_netflow_gap`), which write to whichever collector is active.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _LastSeenLag(Collector):
+    """Per-agent seconds since last heard from, computed at scrape time."""
+
+    def __init__(self, source: Callable[[], dict[str, datetime]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "soc_collector_agent_last_seen_lag_seconds",
+            "Seconds since each agent was last heard from",
+            labels=["agent"],
+        )
+        now = datetime.now(UTC)
+        try:
+            seen = self._source()
+        except Exception:  # a scrape must not fail because the registry is busy
+            log.exception("last-seen lookup failed")
+            seen = {}
+        for agent, when in seen.items():
+            family.add_metric([agent], max(0.0, (now - when).total_seconds()))
+        yield family
+
+
+class CollectorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.received = Counter("soc_collector_events_received", "Records received", ["source"], registry=r)
+        self.parsed = Counter(
+            "soc_collector_events_parsed", "Records parsed into events", ["source"], registry=r
+        )
+        self.failed = Counter(
+            "soc_collector_events_failed", "Records rejected or unparsable", ["source"], registry=r
+        )
+        self.stored = Counter("soc_collector_events_stored", "Events newly stored", ["source"], registry=r)
+        self.deduplicated = Counter(
+            "soc_collector_events_deduplicated",
+            "Events already stored (same event.id)",
+            ["source"],
+            registry=r,
+        )
+        self.rejected_requests = Counter(
+            "soc_collector_requests_rejected", "Ingest requests refused, by reason", ["reason"], registry=r
+        )
+        self.queue_depth = Gauge(
+            "soc_collector_queue_depth", "Batches waiting, by queue", ["queue"], registry=r
+        )
+        self.store_latency = Histogram(
+            "soc_collector_store_write_seconds",
+            "Event store write latency",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.store_errors = Counter("soc_collector_store_errors", "Store writes that failed", registry=r)
+        self.processor_events = Counter(
+            "soc_collector_processor_events",
+            "Events through each pipeline processor",
+            ["processor"],
+            registry=r,
+        )
+        self.processor_errors = Counter(
+            "soc_collector_processor_errors",
+            "Processor failures (batch passed on unchanged)",
+            ["processor"],
+            registry=r,
+        )
+        self.processor_seconds = Counter(
+            "soc_collector_processor_seconds",
+            "Time spent in each pipeline processor",
+            ["processor"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "soc_collector_detection_alerts", "Alerts raised, by level", ["level"], registry=r
+        )
+        self.detection_errors = Counter(
+            "soc_collector_detection_errors", "Detection batches that failed", registry=r
+        )
+        self.alert_sink_errors = Counter(
+            "soc_collector_alert_sink_errors", "Alert batches not delivered", registry=r
+        )
+        self.netflow_gaps = Counter(
+            "soc_collector_netflow_sequence_gaps",
+            "Flows missing per NetFlow/IPFIX sequence numbers",
+            ["exporter"],
+            registry=r,
+        )
+        self.up_since = Gauge("soc_collector_start_time_seconds", "Start time (Unix)", registry=r)
+        self.up_since.set(time.time())
+
+    def watch_agents(self, source: Callable[[], dict[str, datetime]]) -> None:
+        self.registry.register(_LastSeenLag(source))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+_active: CollectorMetrics | None = None
+
+
+def set_active(metrics: CollectorMetrics | None) -> None:
+    global _active
+    _active = metrics
+
+
+def active() -> CollectorMetrics | None:
+    return _active
+
+
+def record_netflow_gap(exporter: str, missing: int) -> None:
+    """Called by the NetFlow receiver when sequence numbers show ``missing`` lost flows/packets."""
+    if _active is not None and missing > 0:
+        _active.netflow_gaps.labels(exporter=exporter).inc(missing)
+
+
+class MetricsServer:
+    """``/metrics`` (Prometheus text, bearer token if configured) and ``/health`` (JSON, no secrets)."""
+
+    def __init__(
+        self,
+        metrics: CollectorMetrics,
+        host: str,
+        port: int,
+        bearer_token: str | None,
+        health: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.metrics = metrics
+        self._server = ThreadingHTTPServer((host, port), self._handler(metrics, bearer_token, health))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @staticmethod
+    def _handler(
+        metrics: CollectorMetrics, token: str | None, health: Callable[[], dict[str, Any]]
+    ) -> type[BaseHTTPRequestHandler]:
+        expected = f"Bearer {token}".encode() if token else None
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "soc-collector"
+            sys_version = ""
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("metrics %s " + format, self.client_address[0], *args)
+
+            def _send(self, status: int, body: bytes, ctype: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                if status == 401:
+                    self.send_header("WWW-Authenticate", "Bearer")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/health":
+                    body = json.dumps(health(), default=str).encode()
+                    self._send(200, body, "application/json")
+                elif path == "/metrics":
+                    given = self.headers.get("Authorization", "").encode()
+                    if expected is not None and not hmac.compare_digest(given, expected):
+                        self._send(401, b"unauthorized\n", "text/plain")
+                        return
+                    self._send(200, metrics.render(), CONTENT_TYPE)
+                else:
+                    self._send(404, b"not found\n", "text/plain")
+
+        return Handler
+
+    def start(self) -> int:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.1,), name="metrics", daemon=True
+        )
+        self._thread.start()
+        return self.port
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)

@@ -1,0 +1,121 @@
+"""Make every event well-formed before anything else looks at it.
+
+Receivers are many and agents are of many versions; rather than trust each, the collector
+guarantees the invariants of docs/event-model.md here: ``@timestamp`` in canonical UTC form,
+``event.id``, ``ecs.version``, ``event.kind``, ``event.ingested``, no half-flattened dotted keys at the
+top level, and no string so large it would bloat the store. Problems are tagged, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from collector.pipeline.base import Processor
+from soc_common.ecs import ECS_VERSION, Event, add_tag, iso, parse_ts, put, stable_event_id
+
+_CANONICAL_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+EVENT_KINDS = frozenset(
+    {"alert", "asset", "enrichment", "event", "metric", "state", "pipeline_error", "signal"}
+)
+
+
+class Normalize(Processor):
+    name = "normalize"
+
+    def __init__(self, max_field_chars: int = 32768) -> None:
+        self.max_field_chars = max_field_chars
+        self.errors = 0
+
+    def process(self, events: list[Event]) -> list[Event]:
+        now = datetime.now(UTC)
+        ingested = iso(now)
+        for event in events:
+            try:
+                self._one(event, ingested)
+            except (RecursionError, ValueError, TypeError) as exc:  # absurd nesting, odd types
+                self.errors += 1
+                add_tag(event, "normalize_error")
+                put(event, "soc.parse_error", f"normalize: {type(exc).__name__}")
+                if isinstance(event.get("event"), dict):
+                    event["event"]["ingested"] = ingested
+        return events
+
+    def _one(self, event: Event, ingested: str) -> None:
+        if any("." in key for key in event if key != "@timestamp"):
+            _unflatten_top(event)
+        if not isinstance(event.get("event"), dict):
+            bad = event.pop("event", None)
+            event["event"] = {}
+            if bad is not None:
+                add_tag(event, "malformed_event_field")
+                event["event"]["original"] = str(bad)[: self.max_field_chars]
+        ev = event["event"]
+        if not ev.get("id"):
+            ev["id"] = stable_event_id("content", json.dumps(event, sort_keys=True, default=str))
+            add_tag(event, "event_id_assigned")
+        elif not isinstance(ev["id"], str):
+            ev["id"] = str(ev["id"])
+        ts = event.get("@timestamp")
+        if not (isinstance(ts, str) and _CANONICAL_TS.match(ts)):
+            try:
+                if ts is None or isinstance(ts, bool):
+                    raise ValueError("missing")
+                event["@timestamp"] = iso(parse_ts(ts))
+            except (ValueError, TypeError, OverflowError, OSError):
+                event["@timestamp"] = ingested
+                add_tag(event, "timestamp_missing" if ts is None else "timestamp_invalid")
+                if ts is not None:
+                    put(event, "soc.original_timestamp", str(ts)[:200])
+        ecs = event.get("ecs")
+        if not isinstance(ecs, dict):
+            event["ecs"] = {"version": ECS_VERSION}
+        elif not ecs.get("version"):
+            ecs["version"] = ECS_VERSION
+        kind = ev.get("kind")
+        if kind is None:
+            ev["kind"] = "event"
+        elif kind not in EVENT_KINDS:
+            add_tag(event, "event_kind_invalid")
+        ev["ingested"] = ingested
+        tags = event.get("tags")
+        keep = (
+            event["@timestamp"],
+            ev["id"],
+            list(tags) if isinstance(tags, list) else tags,
+        )  # identity, time, tags are never cut
+        if _truncate(event, self.max_field_chars):
+            event["@timestamp"], ev["id"] = keep[0], keep[1]
+            if keep[2] is not None:
+                event["tags"] = keep[2]
+            add_tag(event, "truncated")
+
+
+def _unflatten_top(event: Event) -> None:
+    for key in [k for k in event if "." in k and k != "@timestamp"]:
+        value = event.pop(key)
+        put(event, key, value)
+
+
+def _truncate(node: Any, limit: int) -> bool:
+    """Cut strings longer than ``limit`` in place; True if anything was cut."""
+    cut = False
+    if isinstance(node, dict):
+        for key, value in list(node.items()):
+            if isinstance(value, str):
+                if len(value) > limit:
+                    node[key] = value[:limit]
+                    cut = True
+            elif isinstance(value, dict | list):
+                cut = _truncate(value, limit) or cut
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            if isinstance(value, str):
+                if len(value) > limit:
+                    node[i] = value[:limit]
+                    cut = True
+            elif isinstance(value, dict | list):
+                cut = _truncate(value, limit) or cut
+    return cut

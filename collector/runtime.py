@@ -1,0 +1,253 @@
+"""The collector process: opens the store, builds the pipeline, starts every receiver, shuts down cleanly.
+
+Optional parts (detection, the SOC database, syslog, NetFlow) are imported lazily: a part that is
+not installed or not yet available is logged and skipped, never fatal, so the agent ingest path
+keeps working on its own. Shutdown order matters: receivers stop first (no new batches), then
+detection drains, then the store closes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any, Protocol
+
+from collector import metrics as metrics_module
+from collector.config import CollectorConfig
+from collector.ingest.ca import CertificateAuthority
+from collector.ingest.registry import Registry
+from collector.ingest.server import IngestServer
+from collector.metrics import CollectorMetrics, MetricsServer
+from collector.pipeline.runner import Pipeline, build_pipeline
+from collector.pipeline.sinks import DetectionEngine, JsonlAlertSink
+from collector.store.base import EventStore
+from soc_common.alert import AlertSink
+
+log = logging.getLogger(__name__)
+
+
+class Receiver(Protocol):
+    def start(self) -> Any: ...
+    def stop(self) -> None: ...
+    def stats(self) -> dict[str, Any]: ...
+
+
+def open_event_store(config: CollectorConfig) -> EventStore:
+    try:
+        from collector.store.factory import open_store
+    except ImportError:  # the factory arrives with the store work; the embedded store needs none
+        if config.store.kind != "sqlite":
+            raise
+        from collector.store.sqlite import SqliteEventStore
+
+        return SqliteEventStore(config.store.sqlite_path, retention_days=config.store.retention_days)
+    return open_store(config.store)
+
+
+def load_detector(config: CollectorConfig) -> DetectionEngine | None:
+    """The Sigma engine, or None when detection is disabled or not installed."""
+    if not config.detection.enabled:
+        return None
+    try:
+        loader = importlib.import_module("collector.detection.loader")
+    except ImportError as exc:
+        log.warning("detection not available (%s); events are stored without detection", exc)
+        return None
+    paths = [p for p in config.detection.rule_paths if p.exists()]
+    missing = [str(p) for p in config.detection.rule_paths if not p.exists()]
+    if missing:
+        log.warning("detection rule paths not found: %s", ", ".join(missing))
+    if not paths:
+        log.warning("no detection rules found; detection disabled")
+        return None
+    engine: DetectionEngine = loader.load_engine(
+        paths,
+        status_filter=config.detection.statuses or None,
+        level_filter=config.detection.levels or None,
+        cache_dir=config.state_dir / "rule-cache",
+    )
+    return engine
+
+
+def open_alert_sink(config: CollectorConfig) -> AlertSink:
+    """The SOC database sink when configured and installed, else the JSON-lines file."""
+    url = config.alerts_database_url
+    if url:
+        try:
+            from soc_api.db.migrate import upgrade
+            from soc_api.db.session import make_engine, make_session_factory
+            from soc_api.services.alert_sink import DatabaseAlertSink
+
+            engine = make_engine(url)
+            upgrade(url, engine=engine)
+            log.info("alerts go to the SOC database")
+            return DatabaseAlertSink(make_session_factory(engine))
+        except ImportError as exc:
+            log.warning(
+                "SOC database sink not available (%s); alerts go to %s", exc, config.alerts_jsonl_path
+            )
+        except Exception as exc:
+            log.error(
+                "SOC database unusable (%s); alerts go to %s", type(exc).__name__, config.alerts_jsonl_path
+            )
+    return JsonlAlertSink(config.alerts_jsonl_path)
+
+
+def _optional_receiver(
+    module: str, cls: str, settings: Any, handle: Callable[[list[Any]], None]
+) -> Receiver | None:
+    try:
+        factory = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as exc:
+        log.warning("%s not available (%s); not started", cls, exc)
+        return None
+    receiver: Receiver = factory(settings, handle)
+    return receiver
+
+
+class Collector:
+    """``Collector(config).run(stop_event)``; or ``start()`` / ``stop()`` for embedding in tests."""
+
+    def __init__(self, config: CollectorConfig, *, store: EventStore | None = None) -> None:
+        self.config = config
+        self._given_store = store
+        self.metrics = CollectorMetrics()
+        self.store: EventStore | None = None
+        self.pipeline: Pipeline | None = None
+        self.registry: Registry | None = None
+        self.ingest: IngestServer | None = None
+        self.metrics_server: MetricsServer | None = None
+        self.receivers: dict[str, Receiver] = {}
+        self._stop = threading.Event()
+        self._retention: threading.Thread | None = None
+        self.last_retention: dict[str, Any] = {}
+
+    def start(self) -> None:
+        cfg = self.config
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        metrics_module.set_active(self.metrics)
+        self.store = self._given_store or open_event_store(cfg)
+        detector = load_detector(cfg)
+        alert_sink = open_alert_sink(cfg) if detector is not None else None
+        self.pipeline = build_pipeline(cfg, self.store, detector, alert_sink, self.metrics)
+        self.registry = Registry(cfg.registry_path)
+        self.metrics.watch_agents(self.registry.last_seen_snapshot)
+        if cfg.ingest.enabled:
+            ca = CertificateAuthority(cfg.ca_dir)
+            self.ingest = IngestServer(
+                cfg, self.pipeline, registry=self.registry, ca=ca, metrics=self.metrics
+            )
+            self.ingest.start()
+        if cfg.syslog.enabled:
+            self._start_receiver("syslog", "collector.syslog.server", "SyslogReceiver", cfg.syslog)
+        if cfg.netflow.enabled:
+            self._start_receiver("netflow", "collector.netflow.server", "NetflowReceiver", cfg.netflow)
+        if cfg.retention.enabled:
+            self._retention = threading.Thread(target=self._retention_loop, name="retention", daemon=True)
+            self._retention.start()
+        if cfg.metrics.enabled:
+            self.metrics_server = MetricsServer(
+                self.metrics, cfg.metrics.host, cfg.metrics.port, cfg.metrics.bearer_token, self.health
+            )
+            self.metrics_server.start()
+        log.info("collector started (data in %s)", cfg.data_dir)
+
+    def _start_receiver(self, name: str, module: str, cls: str, settings: Any) -> None:
+        assert self.pipeline is not None
+        receiver = _optional_receiver(module, cls, settings, self.pipeline.receiver(name))
+        if receiver is None:
+            return
+        try:
+            receiver.start()
+        except OSError as exc:
+            log.error("%s receiver could not start: %s", name, exc)
+            return
+        self.receivers[name] = receiver
+
+    def _retention_loop(self) -> None:
+        while not self._stop.wait(self.config.retention.interval):
+            self.run_retention()
+
+    def run_retention(self) -> int:
+        assert self.store is not None
+        cutoff = datetime.now(UTC) - timedelta(days=self.config.store.retention_days)
+        try:
+            deleted = self.store.delete_older_than(cutoff)
+        except Exception as exc:
+            log.error("retention failed: %s", exc)
+            self.last_retention = {"at": datetime.now(UTC).isoformat(), "error": str(exc)}
+            return 0
+        self.last_retention = {"at": datetime.now(UTC).isoformat(), "deleted": deleted}
+        if deleted:
+            log.info("retention: %d events older than %s deleted", deleted, cutoff.date())
+        return deleted
+
+    def health(self) -> dict[str, Any]:
+        """Status for /health: component states and counts, never configuration values or secrets."""
+        store_state: dict[str, Any]
+        try:
+            store_state = {"ok": True, **(self.store.health() if self.store else {})}
+        except Exception as exc:
+            store_state = {"ok": False, "error": type(exc).__name__}
+        detection = self.pipeline.detection if self.pipeline else None
+        return {
+            "status": "ok" if store_state.get("ok") else "degraded",
+            "store": {
+                k: v for k, v in store_state.items() if k in ("ok", "kind", "documents", "count", "error")
+            },
+            "ingest": self.ingest.health() if self.ingest else None,
+            "detection": {"enabled": detection is not None, "queue": detection.depth if detection else 0},
+            "receivers": sorted(self.receivers),
+            "retention": self.last_retention,
+        }
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.ingest:
+            self.ingest.stop()
+        for name, receiver in self.receivers.items():
+            try:
+                receiver.stop()
+            except Exception:
+                log.exception("%s receiver did not stop cleanly", name)
+        if self._retention:
+            self._retention.join(timeout=5)
+        if self.pipeline:
+            self.pipeline.close()
+        if self.metrics_server:
+            self.metrics_server.stop()
+        if self.registry:
+            self.registry.close()
+        if self.store and self._given_store is None:
+            self.store.close()
+        if metrics_module.active() is self.metrics:
+            metrics_module.set_active(None)
+        log.info("collector stopped")
+
+    def run(self, stop_event: threading.Event | None = None) -> None:
+        """Start, wait for ``stop_event`` or SIGTERM/SIGINT, stop."""
+        stop = stop_event or threading.Event()
+        previous: dict[signal.Signals, Any] = {}
+
+        def _signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %d: shutting down", signum)
+            stop.set()
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, _signal)
+        try:
+            self.start()
+            while not stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            time.sleep(0)
