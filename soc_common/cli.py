@@ -43,29 +43,16 @@ _GROUPS: list[tuple[str, str, str, str, str]] = [
     ),
     ("api", "soc_api.cli", "app", "api", "Run the SOC API and web pages; manage users and the audit trail."),
 ]
+# fmt: off
 _COMMANDS: list[tuple[str, str, str, str, str]] = [
-    (
-        "hunt",
-        "collector.detection.hunt",
-        "hunt_command",
-        "collector",
-        "Evaluate Sigma rules over files, offline.",
-    ),
-    (
-        "demo",
-        "soc_common.demo",
-        "demo_command",
-        "server",
-        "Bring the whole SOC up on this machine on sample data.",
-    ),
-    (
-        "doctor",
-        "soc_common.doctor",
-        "doctor_command",
-        "",
-        "Check configuration and reachability of everything.",
-    ),
+    ("hunt", "collector.detection.hunt", "hunt_command", "collector", "Evaluate Sigma rules over files, offline."),
+    ("demo", "soc_common.demo", "demo_command", "server", "Bring the whole SOC up on this machine on sample data."),
+    ("doctor", "soc_common.doctor", "doctor_command", "", "Check configuration and reachability of everything."),
+    ("package", "soc_common.ops.package", "package_command", "", "Build an offline installation bundle."),
+    ("backup", "soc_common.ops.backup", "backup_command", "server", "Back up database, event store, keys, config."),
+    ("restore", "soc_common.ops.backup", "restore_command", "server", "Restore a backup made by 'soc backup'."),
 ]
+# fmt: on
 
 
 def _missing(name: str, extra: str, error: ImportError) -> typer.Typer:
@@ -100,20 +87,47 @@ class _MissingExtra(Exception):
         self.error = error
 
 
-def _register() -> None:
+def _placeholder(help_text: str) -> typer.Typer:
+    """Stands in for a group that this invocation does not use, so ``soc --help`` imports nothing heavy."""
+    stub = typer.Typer(help=help_text)
+
+    @stub.callback(invoke_without_command=True)
+    def _never() -> None:  # pragma: no cover - only reached if argv parsing disagrees with _target()
+        raise typer.Exit(EXIT_USAGE)
+
+    return stub
+
+
+def _register(target: str | None) -> None:
+    """Import only the group or command this invocation names (every one when ``target`` is None)."""
     for name, module, attr, extra, help_text in _GROUPS:
-        try:
-            sub = _import(module, attr)
-        except _MissingExtra as exc:
-            sub = _missing(name, extra or "agent", exc.error)
-        app.add_typer(sub, name=name, help=help_text)  # type: ignore[arg-type]
+        if target not in (None, name):
+            sub = _placeholder(help_text)
+        else:
+            try:
+                sub = _import(module, attr)  # type: ignore[assignment]
+            except _MissingExtra as exc:
+                sub = _missing(name, extra or "agent", exc.error)
+        app.add_typer(sub, name=name, help=help_text)
     for name, module, attr, extra, help_text in _COMMANDS:
+        if target not in (None, name):
+            app.add_typer(_placeholder(help_text), name=name, help=help_text)
+            continue
         try:
             func = _import(module, attr)
         except _MissingExtra as exc:
             app.add_typer(_missing(name, extra or "agent", exc.error), name=name, help=help_text)
             continue
         app.command(name=name, help=help_text)(func)  # type: ignore[arg-type]
+
+
+def _target(argv: list[str]) -> str | None:
+    """The sub-command named on the command line (the first word that is not an option)."""
+    names = {g[0] for g in _GROUPS} | {c[0] for c in _COMMANDS}
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in names else None
+    return None
 
 
 @app.callback()
@@ -126,7 +140,7 @@ def _root(
 
 
 def main() -> None:
-    _register()
+    _register(_target(sys.argv[1:]) or "")
     try:
         app()
     except ConfigError as exc:
