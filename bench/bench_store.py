@@ -1,0 +1,199 @@
+"""Write/query throughput of the event stores.
+
+    .venv/bin/python bench/bench_store.py [--events 200000] [--batch 2000] [--threads 2] \
+        [--stores sqlite,es-osmem]
+
+Prints events/s written, peak RSS and a few query timings per store. ``es-osmem`` needs
+osmem-server (in-memory, so it measures the client path, not a real cluster); ``--es-url`` runs
+against a real Elasticsearch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from collector.store.base import Aggregation, EventStore, Query, Term
+from collector.store.settings import StoreSettings
+from soc_common.ecs import Event, iso, stable_event_id
+
+START = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+def auth_event(i: int) -> Event:
+    ts = START + timedelta(milliseconds=i * 10)
+    ip = f"10.{i % 7}.{(i // 7) % 250}.{i % 200 + 1}"
+    user = f"user{i % 400}"
+    return {
+        "@timestamp": iso(ts),
+        "ecs": {"version": "8.11.0"},
+        "event": {
+            "id": stable_event_id("bench-auth", i),
+            "kind": "event",
+            "dataset": "system.auth",
+            "module": "system",
+            "action": "ssh_login",
+            "category": ["authentication"],
+            "outcome": "failure" if i % 5 else "success",
+            "ingested": iso(ts + timedelta(seconds=2)),
+        },
+        "host": {"name": f"srv-{i % 300:03d}", "hostname": f"srv-{i % 300:03d}"},
+        "source": {"ip": ip, "port": 30000 + i % 30000},
+        "user": {"name": user},
+        "related": {"ip": [ip], "user": [user]},
+        "soc": {"site": f"site-{i % 12}", "agent_id": f"agent-{i % 300:03d}"},
+        "message": f"Failed password for {user} from {ip} port {30000 + i % 30000} ssh2",
+    }
+
+
+def flow_event(i: int) -> Event:
+    ts = START + timedelta(milliseconds=i * 10)
+    src, dst = f"10.{i % 7}.{i % 250}.{i % 200 + 1}", f"203.0.{i % 100}.{i % 250 + 1}"
+    return {
+        "@timestamp": iso(ts),
+        "event": {
+            "id": stable_event_id("bench-flow", i),
+            "kind": "event",
+            "dataset": "network_traffic.flow",
+            "category": ["network"],
+            "ingested": iso(ts + timedelta(seconds=2)),
+        },
+        "source": {"ip": src, "port": 40000 + i % 20000, "bytes": 1200 + i % 5000, "packets": 4 + i % 20},
+        "destination": {"ip": dst, "port": (443, 80, 53, 22)[i % 4], "bytes": 5000 + i % 9000, "packets": 6},
+        "network": {"transport": "tcp", "bytes": 6200 + i % 14000, "packets": 10 + i % 20},
+        "host": {"name": f"srv-{i % 300:03d}"},
+        "soc": {"site": f"site-{i % 12}", "agent_id": f"agent-{i % 300:03d}"},
+        "related": {"ip": [src, dst]},
+    }
+
+
+def make_events(n: int) -> list[Event]:
+    return [auth_event(i) if i % 2 else flow_event(i) for i in range(n)]
+
+
+def write_all(store: EventStore, events: list[Event], batch: int, threads: int) -> tuple[float, int]:
+    batches = [events[i : i + batch] for i in range(0, len(events), batch)]
+    stored = 0
+    lock = threading.Lock()
+
+    def worker(mine: list[list[Event]]) -> None:
+        nonlocal stored
+        for chunk in mine:
+            result = store.write(chunk)
+            with lock:
+                stored += result.stored
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=worker, args=(batches[k::threads],)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - started, stored
+
+
+def timed(fn: Callable[[], Any], repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best * 1000
+
+
+def queries(store: EventStore, n: int) -> dict[str, float]:
+    mid = START + timedelta(milliseconds=n * 5)
+    hour = Query(start=mid, end=mid + timedelta(minutes=10))
+    return {
+        "count 10-min window": timed(lambda: store.count(hour)),
+        "search 10-min, 100 newest": timed(lambda: store.search(hour, size=100)),
+        "search user.name (all time)": timed(lambda: store.search(Query((Term("user.name", "user7"),)), size=100)),
+        "search related.ip in window": timed(lambda: store.search(hour.and_(Term("related.ip", "10.3.3.4")), size=100)),
+        "terms event.dataset (all)": timed(lambda: store.aggregate(Query(), Aggregation("terms", "event.dataset"))),
+        "terms source.ip+distinct port, 10 min": timed(
+            lambda: store.aggregate(
+                hour,
+                Aggregation("terms", "source.ip", size=20, metric="distinct", metric_field="destination.port"),
+            )
+        ),
+        "histogram 1 min, 10 min": timed(lambda: store.aggregate(hour, Aggregation("histogram", interval_seconds=60))),
+    }
+
+
+def open_bench_store(kind: str, tmp: Path, es_url: str | None) -> tuple[EventStore, Callable[[], None]]:
+    if kind == "sqlite":
+        from collector.store.sqlite import SqliteEventStore
+
+        sqlite_store = SqliteEventStore(tmp / "bench.db")
+        return sqlite_store, sqlite_store.close
+    from elasticsearch import Elasticsearch
+
+    from collector.store.elastic import ElasticEventStore
+
+    settings = StoreSettings(kind="elasticsearch", index_prefix="soc-bench", replicas=0)
+    if kind == "es-real":
+        client = Elasticsearch(hosts=[es_url or ""])
+        es_store = ElasticEventStore(settings, client=client)
+        return es_store, client.close
+    from osmem_server import OsmemServer
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from store.osmem_node import PlainJsonNode  # the test-only adaptation; never in production
+
+    server = OsmemServer.start(japanese=False)
+    client = Elasticsearch(hosts=[server.url], node_class=PlainJsonNode, request_timeout=120)
+    es_store = ElasticEventStore(settings, client=client)
+
+    def close() -> None:
+        client.close()
+        server.close()
+
+    return es_store, close
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stores", default="sqlite")
+    parser.add_argument("--es-url", default=None)
+    args = parser.parse_args()
+    events = make_events(args.events)
+    print(f"{args.events} events (half auth, half flow), batch {args.batch}, {args.threads} writer threads")
+    with tempfile.TemporaryDirectory() as tmpdir:
+        for kind in args.stores.split(","):
+            store, close = open_bench_store(kind, Path(tmpdir), args.es_url)
+            try:
+                elapsed, stored = write_all(store, events, args.batch, args.threads)
+                store.refresh()
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                print(
+                    f"\n{kind}: wrote {stored} in {elapsed:.2f} s = {stored / elapsed:,.0f} events/s, "
+                    f"peak RSS {rss:.0f} MiB"
+                )
+                redo, dup_stored = write_all(store, events[: args.batch * 5], args.batch, 1)
+                print(
+                    f"{kind}: re-write of {args.batch * 5} duplicates: {dup_stored} stored, "
+                    f"{args.batch * 5 / redo:,.0f} events/s"
+                )
+                print(f"{'query':<42}{'best of 5 (ms)':>16}")
+                for name, ms in queries(store, args.events).items():
+                    print(f"{name:<42}{ms:>16.1f}")
+                health = store.health()
+                print(f"{kind}: health count={health.get('count')} size={health.get('size_bytes')}")
+            finally:
+                close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

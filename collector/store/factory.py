@@ -1,0 +1,23 @@
+"""Open the configured event store."""
+
+from __future__ import annotations
+
+from collector.store.base import EventStore
+from collector.store.settings import StoreSettings
+
+
+def open_store(settings: StoreSettings) -> EventStore:
+    """The store ``settings.kind`` names; raises StoreError when it cannot be reached or opened.
+
+    The Elasticsearch client is imported only when asked for, so a SQLite-only collector does not
+    pay for it.
+    """
+    if settings.kind == "sqlite":
+        from collector.store.sqlite import SqliteEventStore
+
+        return SqliteEventStore(settings.sqlite_path, retention_days=settings.retention_days)
+    if settings.kind == "elasticsearch":
+        from collector.store.elastic import ElasticEventStore
+
+        return ElasticEventStore(settings)
+    raise ValueError(f"unknown store kind {settings.kind!r}")
