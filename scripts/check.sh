@@ -10,7 +10,8 @@ echo "== ruff"
 echo "== mypy"
 "$BIN/mypy"
 echo "== sigma check (rules/)"
-"$BIN/sigma" check rules/
+# ATT&CK/D3FEND tag validators download MITRE data at run time; offline, the rule-pack tests check tag syntax.
+"$BIN/sigma" check --fail-on-issues -x attacktag -x d3_fendtag rules/
 echo "== pytest"
 set +e
 "$BIN/pytest" -q -p no:cacheprovider "$@"
