@@ -28,7 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 DEMO_ZONES = [
     ("datacenter", ["10.0.0.0/24"]),
@@ -213,7 +213,8 @@ class DemoResult:
 
 
 def _alert_origin(alert: dict[str, Any]) -> str:
-    datasets = {str(e.get("event", {}).get("dataset", "")) for e in alert.get("events") or []}
+    # alert event copies carry flat dotted keys (see collector.detection.alerts)
+    datasets = {str(e.get("event.dataset") or e.get("event", {}).get("dataset", "")) for e in alert.get("events") or []}
     if any(d.startswith("network_traffic") for d in datasets):
         return "pcap"
     if any(d.startswith(("system.", "nginx", "apache", "json")) for d in datasets):
