@@ -7,9 +7,7 @@ fingerprint. Only then is the token sent, over TLS verified against that CA, so 
 can neither steal the token nor get his own CA pinned. Everything lands in ``data_dir/credentials``
 (private key 0600); later connections trust this CA only.
 
-A collector without ``/v1/ca`` gets the token over unverified TLS; the returned CA is then checked
-against the fingerprint (or confirmation) and against the server certificate seen in the handshake,
-and the operator is told to revoke the token if that fails.
+The token is never sent over TLS that is not verified against a CA the operator vouched for.
 """
 
 from __future__ import annotations
@@ -217,25 +215,18 @@ def enroll(
             raise EnrollError(f"{ca_file}: its fingerprint does not match --ca-fingerprint")
     else:
         status, body, _ = endpoint.request(client_context(None), "GET", "/v1/ca")
-        if status == 200:
-            ca_pem = _ca_from(body)
-            _vouch_for(ca_pem, ca_fingerprint, confirm)
+        if status != 200:
+            raise EnrollError(f"the collector did not publish its CA at /v1/ca (HTTP {status}); pass --ca-file")
+        ca_pem = _ca_from(body)
+        _vouch_for(ca_pem, ca_fingerprint, confirm)
 
-    if ca_pem is not None:
-        pending_ca = directory / "ca.crt.pending"
-        pending_ca.write_text(ca_pem, encoding="utf-8")
+    pending_ca = directory / "ca.crt.pending"
+    pending_ca.write_text(ca_pem, encoding="utf-8")
+    try:
         status, body, _ = endpoint.request(client_context(pending_ca), "POST", "/v1/enroll", request)
+    finally:
         pending_ca.unlink(missing_ok=True)
-        answer = _enrol_answer(status, body)
-    else:
-        status, body, peer = endpoint.request(client_context(None), "POST", "/v1/enroll", request)
-        answer = _enrol_answer(status, body)
-        ca_pem = str(answer.get("ca", ""))
-        try:
-            _vouch_for(ca_pem, ca_fingerprint, confirm)
-            _check_issued_by(peer, ca_pem)
-        except EnrollError as exc:
-            raise EnrollError(f"{exc}. The token was sent before the CA could be checked: revoke it.") from None
+    answer = _enrol_answer(status, body)
 
     cert_pem = str(answer.get("certificate", ""))
     agent_id = str(answer.get("agent_id", ""))

@@ -60,9 +60,7 @@ def _missing(name: str, extra: str, error: ImportError) -> typer.Typer:
 
     @stub.callback(invoke_without_command=True)
     def _explain() -> None:
-        typer.echo(
-            f"soc {name}: needs the '{extra}' extra: pip install 'soc-platform[{extra}]' ({error})", err=True
-        )
+        typer.echo(f"soc {name}: needs the '{extra}' extra: pip install 'soc-platform[{extra}]' ({error})", err=True)
         raise typer.Exit(EXIT_MISSING)
 
     return stub
@@ -130,13 +128,19 @@ def _target(argv: list[str]) -> str | None:
     return None
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(f"soc {__version__}")
         raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """SOC platform: agent, collector, detection, SOC API."""
 
 
 def main() -> None:

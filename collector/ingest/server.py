@@ -387,6 +387,10 @@ def _make_handler(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                     else:
                         self._reply(200, {"version": version, "policy": policy}, {"ETag": etag})
                     server.registry.touch(agent.id)
+                elif method == "GET" and path == "/v1/ca":
+                    # Public by nature: the agent checks it against the operator's fingerprint
+                    # before it sends its enrolment token.
+                    self._reply(200, {"ca": server.ca.pem})
                 elif method == "GET" and path == "/health":
                     self._reply(200, server.health())
                 else:
@@ -411,4 +415,4 @@ def _make_handler(server: IngestServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-_KNOWN = frozenset({"/v1/events", "/v1/enroll", "/v1/policy", "/health"})
+_KNOWN = frozenset({"/v1/events", "/v1/enroll", "/v1/policy", "/v1/ca", "/health"})

@@ -1,0 +1,1 @@
+"""Operations: the offline installation bundle (``soc package``), backup and restore."""
