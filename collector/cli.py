@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from collector.config import CollectorConfig, parse_duration
+from collector.detection.scheduled.cli import app as scheduled_app
 from soc_common.config import ConfigError, load_config
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -28,6 +29,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(agent_app, name="agent")
 app.add_typer(ca_app, name="ca")
 app.add_typer(policy_app, name="policy")
+app.add_typer(scheduled_app, name="scheduled", help="Sigma rules on a schedule over Elasticsearch (checkpointed).")
 
 ConfigOption = typer.Option(None, "--config", "-c", help="collector.toml", envvar="SOC_COLLECTOR_CONFIG")
 

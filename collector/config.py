@@ -7,34 +7,20 @@ ones (listen on loopback only); production values are documented next to each fi
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from collector.detection.scheduled.settings import ScheduledSettings
 from collector.store.settings import StoreSettings
-from soc_common.config import Section, data_dir_default
+from soc_common.config import Duration, Section, data_dir_default, parse_duration
 
 MiB = 1024 * 1024
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+__all__ = ["CollectorConfig", "Duration", "parse_duration"]
 
 
-def parse_duration(value: str | int | float) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"``; raises ValueError otherwise."""
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    match = _DURATION.match(value)
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 24h, 7d)")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class IngestSettings(Section):
@@ -153,6 +139,7 @@ class CollectorConfig(Section):
     netflow: NetflowSettings = Field(default_factory=NetflowSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    scheduled: ScheduledSettings = Field(default_factory=ScheduledSettings)  # Sigma over Elasticsearch
 
     @field_validator("data_dir")
     @classmethod

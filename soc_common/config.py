@@ -9,11 +9,12 @@ message naming the key and the file.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -26,6 +27,26 @@ class Section(BaseModel):
     """Base for configuration sections: unknown keys are errors, so typos are caught."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"``; raises ValueError otherwise."""
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 24h, 7d)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+#: a settings field given in seconds or as ``"15m"``, ``"24h"``, ``"7d"``
+Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def data_dir_default() -> Path:

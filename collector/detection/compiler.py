@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from collector.detection.eventview import FieldValue
+from collector.detection.eventview import EVENT_KEY, EventView, FieldValue, event_text
 from collector.detection.ir import Node, UnsupportedRule
 
 Fields = dict[str, FieldValue]
@@ -63,19 +63,36 @@ def _any_value(field: str, use_low: bool, pred: Pred) -> Matcher:
 
 
 ALL_TEXT = "\x00all"  # key under which a view's lower-cased values, joined, are cached for keywords
+FULL_VIEW = "\x00full"  # key under which a selective view caches the event's full flattening
 
 
-def _all_text(low: Fields) -> str:
+def _all_text(low: Fields, raw: Fields) -> str:
     text = low.get(ALL_TEXT)
     if text is None:
-        parts: list[str] = []
-        for v in low.values():
-            if v.__class__ is str:
-                parts.append(v)
-            else:
-                parts.extend(v)
-        text = low[ALL_TEXT] = "\x00".join(parts)
+        event = raw.get(EVENT_KEY)
+        if event is not None:  # a selective view: the event's own values, not just the wanted ones
+            text = event_text(event)  # type: ignore[arg-type]
+        else:
+            parts: list[str] = []
+            for v in low.values():
+                if v.__class__ is str:
+                    parts.append(v)  # type: ignore[arg-type]
+                else:
+                    parts.extend(v)
+            text = "\x00".join(parts)
+        low[ALL_TEXT] = text
     return text  # type: ignore[return-value]
+
+
+def _full(low: Fields, raw: Fields, use_low: bool) -> Fields:
+    """Every field of the event (keyword searches other than contains read them all)."""
+    event = raw.get(EVENT_KEY)
+    if event is None:
+        return low if use_low else raw
+    view = raw.get(FULL_VIEW)
+    if view is None:
+        view = raw[FULL_VIEW] = EventView(event)  # type: ignore[arg-type,assignment]
+    return view.low if use_low else view.raw  # type: ignore[union-attr]
 
 
 def _keyword(op: str, values: tuple[Any, ...], use_low: bool, pred: Pred) -> Matcher:
@@ -85,11 +102,19 @@ def _keyword(op: str, values: tuple[Any, ...], use_low: bool, pred: Pred) -> Mat
     """
     if op == "has":
         needles = tuple(values)
-        return lambda low, raw: any(n in _all_text(low) for n in needles)
+
+        def contains(low: Fields, raw: Fields) -> bool:
+            text = _all_text(low, raw)
+            for n in needles:  # noqa: SIM110 - a plain loop: no generator per event
+                if n in text:
+                    return True
+            return False
+
+        return contains
 
     def match(low: Fields, raw: Fields) -> bool:
-        for key, v in (low if use_low else raw).items():
-            if key == ALL_TEXT:
+        for key, v in _full(low, raw, use_low).items():
+            if key[:1] == "\x00":
                 continue
             if v.__class__ is str:
                 if pred(v):

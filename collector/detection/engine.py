@@ -7,16 +7,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from collector.detection.alerts import SeverityHook, build_alert, event_id_of, event_time
-from collector.detection.compiler import Matcher, compile_node
+from collector.detection.compiled import CompiledRules
+from collector.detection.compiler import Matcher
 from collector.detection.correlation import CorrelationState, Firing
-from collector.detection.eventview import EventView
-from collector.detection.index import RuleIndex
 from collector.detection.specs import CorrelationSpec, RuleMeta, RuleSpec
-from soc_common.alert import Alert
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # alerts (pydantic) load only when an alert is built: ``soc hunt`` never does
+    from collector.detection.alerts import SeverityHook
     from collector.detection.loader import LoadReport
+    from soc_common.alert import Alert
 
 DEDUP_MEMORY = 100_000  # (rule, event) pairs remembered to drop identical repeats
 
@@ -49,14 +48,19 @@ class DetectionEngine:
         report: LoadReport | None = None,
         max_groups: int = 10_000,
         severity_hook: SeverityHook | None = None,
+        compiled: CompiledRules | None = None,
     ) -> None:
         self.rules = list(rules)
         self.correlations = list(correlations)
         self.report = report
         self.severity_hook = severity_hook
         self.stats = EngineStats()
-        self._matchers: list[Matcher] = [compile_node(r.condition) for r in self.rules]
-        self._index = RuleIndex([r.condition for r in self.rules])
+        if compiled is None or len(compiled.matchers) != len(self.rules):
+            compiled = CompiledRules.build([r.condition for r in self.rules], self.correlations)
+        self.compiled = compiled
+        self._matchers: list[Matcher] = compiled.matchers
+        self._index = compiled.index
+        self._selection = compiled.selection
         self._states = [CorrelationState(c, max_groups=max_groups) for c in self.correlations]
         self._feeds: dict[str, list[CorrelationState]] = {}
         for state in self._states:
@@ -64,40 +68,53 @@ class DetectionEngine:
                 self._feeds.setdefault(rid, []).append(state)
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
-    def evaluate(self, event: Mapping[str, Any]) -> Evaluation:
-        """Run every candidate rule on ``event``; feed correlations; never raises on bad data."""
+    def match(self, event: Mapping[str, Any]) -> list[int]:
+        """Numbers of the rules whose condition ``event`` satisfies (no state is touched)."""
         self.stats.events += 1
-        view = EventView(event)
-        low, raw = view.low, view.raw
-        result = Evaluation()
+        low, raw = self._selection.views(event)
         candidates = self._index.candidates(low)
         self.stats.candidates += len(candidates)
         matchers = self._matchers
-        matched: list[RuleSpec] = []
+        matched: list[int] = []
         for i in candidates:
             try:
                 if matchers[i](low, raw):
-                    matched.append(self.rules[i])
+                    matched.append(i)
             except Exception:  # a rule bug must not cost the other rules this event
                 self.stats.rule_errors += 1
+        return matched
+
+    def record(self, event: Mapping[str, Any], matched: Sequence[int]) -> Evaluation:
+        """Account rule matches found by :meth:`match` (in event order): feed correlations."""
+        result = Evaluation()
         if not matched:
             return result
         self.stats.matches += len(matched)
-        ev_id = event_id_of(event)
+        ev_id = ""
+        raw: Mapping[str, Any] | None = None
         ts: float | None = None
-        for rule in matched:
+        for i in matched:
+            rule = self.rules[i]
             if rule.emit:
                 result.matches.append(rule.meta)
             states = self._feeds.get(rule.meta.id)
             if states:
                 if ts is None:
+                    from collector.detection.alerts import event_id_of, event_time
+
                     when = event_time(event)
                     ts = when.timestamp() if when else 0.0
+                    ev_id = event_id_of(event)
+                    raw = self._selection.views(event)[1]
                 for state in states:
-                    firing = state.feed(rule.meta.id, ts, raw, ev_id, event)
+                    firing = state.feed(rule.meta.id, ts, raw or {}, ev_id, event)
                     if firing is not None:
                         result.firings.append(firing)
         return result
+
+    def evaluate(self, event: Mapping[str, Any]) -> Evaluation:
+        """Run every candidate rule on ``event``; feed correlations; never raises on bad data."""
+        return self.record(event, self.match(event))
 
     def _first_time(self, rule_id: str, event_id: str) -> bool:
         key = (rule_id, event_id)
@@ -111,6 +128,8 @@ class DetectionEngine:
 
     def alerts_for(self, event: Mapping[str, Any], evaluation: Evaluation) -> list[Alert]:
         """Alerts for one evaluated event; identical (rule, event) repeats are dropped."""
+        from collector.detection.alerts import build_alert, event_id_of
+
         alerts: list[Alert] = []
         ev_id = event_id_of(event) if evaluation.matches else ""
         for meta in evaluation.matches:

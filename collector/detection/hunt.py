@@ -20,8 +20,9 @@ from typing import IO, Annotated, Any
 import typer
 
 from collector.detection.engine import DetectionEngine
-from collector.detection.hunt_inputs import InputStats, Sourced, read_inputs
+from collector.detection.hunt_inputs import InputStats, Sourced
 from collector.detection.loader import default_cache_dir, load_engine
+from collector.detection.parallel import match_inputs
 from collector.detection.specs import RuleMeta
 
 FORMATS = ("jsonl", "table", "csv")
@@ -110,18 +111,30 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 
 def run_hunt(
-    engine: DetectionEngine, inputs: list[Path], writer: _Writer, stats: InputStats, *, show_progress: bool
+    engine: DetectionEngine,
+    inputs: list[Path],
+    writer: _Writer,
+    stats: InputStats,
+    *,
+    show_progress: bool,
+    workers: int = 1,
 ) -> None:
-    """Stream every input event through ``engine`` and write each match."""
+    """Stream every input event through ``engine`` and write each match, in input order.
+
+    ``workers`` > 1 (or 0: one per core for big inputs) matches in forked processes; correlation
+    state and output stay in this one, so the result is the same as with one worker.
+    """
     with _progress(show_progress) as progress:
         task = progress.add_task("events: 0", total=None) if progress is not None else None
-        for item in read_inputs(inputs, stats):
-            evaluation = engine.evaluate(item.event)
+        shown = 0
+        for item, matched in match_inputs(engine, inputs, stats, workers):
+            evaluation = engine.record(item.event, matched)
             for meta in evaluation.matches:
                 writer.write(meta, item)
             for firing in evaluation.firings:
                 writer.write(firing.spec.meta, item, {**firing.explanation, "event_ids": firing.event_ids})
-            if progress is not None and stats.events % 1000 == 0:
+            if progress is not None and stats.events - shown >= 1000:
+                shown = stats.events
                 progress.update(task, description=f"events: {stats.events}  matches: {writer.count}")
 
 
@@ -137,6 +150,9 @@ def hunt_command(
     ] = None,
     fail_on_match: Annotated[bool, typer.Option("--fail-on-match", help="Exit 1 when anything matched.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the compiled-rule cache.")] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", min=0, help="Processes matching events (0: one per core if it pays).")
+    ] = 0,
 ) -> None:
     """Evaluate Sigma rules over files, offline."""
     if fmt not in FORMATS:
@@ -166,7 +182,7 @@ def hunt_command(
     out: IO[str] = output.open("w", encoding="utf-8", newline="") if output is not None else sys.stdout
     try:
         writer = _Writer(fmt, out)
-        run_hunt(engine, list(inputs), writer, stats, show_progress=sys.stderr.isatty())
+        run_hunt(engine, list(inputs), writer, stats, show_progress=sys.stderr.isatty(), workers=workers)
     finally:
         if output is not None:
             out.close()

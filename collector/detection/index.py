@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from collector.detection.eventview import FieldValue
 from collector.detection.ir import Node
@@ -27,7 +28,15 @@ _KIND_OF_OP = {
     "eq": "eq", "eqc": "eq", "pre": "pre", "prec": "pre",
     "suf": "suf", "sufc": "suf", "has": "has", "hasc": "has",
 }  # fmt: skip
+SHORT_NEEDLE_PENALTY = 25.0
 _KIND_WEIGHT = {"eq": 1.0, "suf": 1.3, "pre": 1.3, "has": 2.0}
+
+
+def _weight(atom: Atom) -> float:
+    """Lookup cost of an atom; a short contains-needle is tested on every value of its field."""
+    if atom[1] == "has" and len(atom[2]) < GRAM:
+        return _KIND_WEIGHT["has"] * SHORT_NEEDLE_PENALTY
+    return _KIND_WEIGHT[atom[1]]
 
 
 def _leaf_atoms(node: Node) -> AnchorSet | None:
@@ -60,7 +69,7 @@ def choose_anchors(node: Node, popularity: Counter[Atom]) -> AnchorSet | None:
     """The cheapest anchor set implied by ``node`` (None when none exists)."""
 
     def score(atoms: AnchorSet) -> float:
-        return sum(popularity[a] * _KIND_WEIGHT[a[1]] for a in atoms)
+        return sum(popularity[a] * _weight(a) for a in atoms)
 
     kind = node[0]
     if kind == "m":
@@ -94,6 +103,12 @@ class _AffixTable:
             self.lengths.append(len(key))
             self.lengths.sort()
 
+    @classmethod
+    def restore(cls, suffix: bool, table: dict[str, list[tuple[str, int]]], lengths: list[int]) -> _AffixTable:
+        self = cls(suffix)
+        self.table, self.lengths = table, lengths
+        return self
+
     def hits(self, value: str, out: set[int]) -> None:
         table = self.table
         n = len(value)
@@ -122,6 +137,12 @@ class _GramTable:
         grams = [needle[i : i + GRAM] for i in range(len(needle) - GRAM + 1)]
         key = min(grams, key=lambda g: gram_counts[g])
         self.table.setdefault(key, []).append((needle, rule))
+
+    @classmethod
+    def restore(cls, table: dict[str, list[tuple[str, int]]], short: dict[str, list[tuple[str, int]]]) -> _GramTable:
+        self = cls()
+        self.table, self.short = table, short
+        return self
 
     def hits(self, value: str, out: set[int]) -> None:
         table = self.table
@@ -167,6 +188,27 @@ class RuleIndex:
                 else:
                     self.has.setdefault(field, _GramTable()).add(needle, rule, gram_counts)
         self.fields = set(self.eq) | set(self.pre) | set(self.suf) | set(self.has)
+
+    def state(self) -> tuple[Any, ...]:
+        """Plain containers (marshal-able) from which :meth:`from_state` rebuilds this index."""
+        return (
+            self.always,
+            self.eq,
+            {f: (t.table, t.lengths) for f, t in self.pre.items()},
+            {f: (t.table, t.lengths) for f, t in self.suf.items()},
+            {f: (t.table, t.short) for f, t in self.has.items()},
+        )
+
+    @classmethod
+    def from_state(cls, state: tuple[Any, ...]) -> RuleIndex:
+        index = cls.__new__(cls)
+        always, eq, pre, suf, has = state
+        index.always, index.eq = always, eq
+        index.pre = {f: _AffixTable.restore(False, table, lengths) for f, (table, lengths) in pre.items()}
+        index.suf = {f: _AffixTable.restore(True, table, lengths) for f, (table, lengths) in suf.items()}
+        index.has = {f: _GramTable.restore(table, short) for f, (table, short) in has.items()}
+        index.fields = set(index.eq) | set(index.pre) | set(index.suf) | set(index.has)
+        return index
 
     def candidates(self, low: dict[str, FieldValue]) -> list[int]:
         out: set[int] = set(self.always)

@@ -26,40 +26,15 @@ Leaf ``op`` and ``values`` (a tuple; the leaf matches if ANY value matches):
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sigma.conditions import (
-    ConditionAND,
-    ConditionFieldEqualsValueExpression,
-    ConditionNOT,
-    ConditionOR,
-    ConditionValueExpression,
-)
-from sigma.types import (
-    Placeholder,
-    SigmaBool,
-    SigmaCasedString,
-    SigmaCIDRExpression,
-    SigmaCompareExpression,
-    SigmaExists,
-    SigmaExpansion,
-    SigmaFieldReference,
-    SigmaNull,
-    SigmaNumber,
-    SigmaRegularExpression,
-    SigmaRegularExpressionFlag,
-    SigmaString,
-    SigmaType,
-    SpecialChars,
-)
+if TYPE_CHECKING:
+    from sigma.types import SigmaString, SigmaType
 
 Node = tuple[Any, ...]
 
-_RE_FLAGS = {
-    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
-    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
-    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
-}
+# pySigma is imported inside the translating functions only: the engine runs cached IR without it.
+_RE_FLAGS = {"IGNORECASE": int(re.IGNORECASE), "MULTILINE": int(re.MULTILINE), "DOTALL": int(re.DOTALL)}
 _CMP = {"LT": "lt", "LTE": "lte", "GT": "gt", "GTE": "gte", "NEQ": "neq"}
 
 
@@ -73,6 +48,8 @@ def leaf(field: str | None, op: str, *values: Any) -> Node:
 
 def string_leaf(field: str | None, value: SigmaString) -> Node:
     """Classify a Sigma string (wildcards, escapes already parsed by pySigma) into the cheapest op."""
+    from sigma.types import Placeholder, SigmaCasedString, SpecialChars
+
     cased = isinstance(value, SigmaCasedString)
     suffix = "c" if cased else ""
     parts = list(value.s)
@@ -102,6 +79,19 @@ def string_leaf(field: str | None, value: SigmaString) -> Node:
 
 def value_node(field: str | None, value: SigmaType) -> Node:
     """One Sigma value on a field (or keyword when ``field`` is None) -> IR leaf or subtree."""
+    from sigma.types import (
+        SigmaBool,
+        SigmaCIDRExpression,
+        SigmaCompareExpression,
+        SigmaExists,
+        SigmaExpansion,
+        SigmaFieldReference,
+        SigmaNull,
+        SigmaNumber,
+        SigmaRegularExpression,
+        SigmaString,
+    )
+
     if isinstance(value, SigmaExpansion):
         return ("or", tuple(value_node(field, v) for v in value.values))
     if isinstance(value, SigmaString):
@@ -117,7 +107,7 @@ def value_node(field: str | None, value: SigmaType) -> Node:
     if isinstance(value, SigmaRegularExpression):
         flags = 0
         for flag in value.flags:
-            flags |= _RE_FLAGS[flag]
+            flags |= _RE_FLAGS[flag.name]
         return leaf(field, "re", (str(value.regexp), flags))
     if isinstance(value, SigmaCIDRExpression):
         return leaf(field, "cidr", value.cidr)
@@ -130,6 +120,14 @@ def value_node(field: str | None, value: SigmaType) -> Node:
 
 def condition_node(cond: Any) -> Node:
     """pySigma's post-processed condition tree -> IR."""
+    from sigma.conditions import (
+        ConditionAND,
+        ConditionFieldEqualsValueExpression,
+        ConditionNOT,
+        ConditionOR,
+        ConditionValueExpression,
+    )
+
     if isinstance(cond, ConditionAND):
         return ("and", tuple(condition_node(a) for a in cond.args))
     if isinstance(cond, ConditionOR):

@@ -10,29 +10,32 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import marshal
 import os
 import pickle
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from sigma.collection import SigmaCollection
-from sigma.correlations import SigmaCorrelationRule
-from sigma.rule import SigmaRule
-from sigma.rule.base import SigmaYAMLLoader
-
+from collector.detection.compiled import CompiledRules
 from collector.detection.engine import DetectionEngine
 from collector.detection.ir import UnsupportedRule, condition_node, has_keyword, simplify
 from collector.detection.pipeline import PIPELINE_VERSION, build_pipeline, is_logsource_mapped
 from collector.detection.specs import CorrelationSpec, RuleMeta, RuleSpec, SkippedRule
 from soc_common.ecs import stable_event_id
 
+if TYPE_CHECKING:  # pySigma and YAML load only when the cache misses
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRule
+
 log = logging.getLogger(__name__)
 
 RULE_SUFFIXES = (".yml", ".yaml")
-_CACHE_FORMAT = 2
+# Bump when the cached form changes; the Python cache tag covers marshal'd code objects.
+_CACHE_FORMAT = 3
 
 
 @dataclass
@@ -45,6 +48,7 @@ class LoadReport:
     skipped: list[SkippedRule] = field(default_factory=list)
     filtered: int = 0  # rules left out by the status/level filters (not errors)
     from_cache: bool = False
+    compiled: CompiledRules | None = field(default=None, repr=False)  # what the engine runs
 
     @property
     def loaded(self) -> int:
@@ -63,6 +67,8 @@ def rule_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def _meta(rule: SigmaRule | SigmaCorrelationRule, path: str) -> RuleMeta:
+    from sigma.rule import SigmaRule
+
     rule_id = str(rule.id) if rule.id else stable_event_id("rule", path, rule.title)
     return RuleMeta(
         id=rule_id,
@@ -97,6 +103,8 @@ def _compile_rule(rule: SigmaRule, pipeline: Any, path: str) -> RuleSpec:
 
 
 def _correlation_spec(rule: SigmaCorrelationRule, path: str) -> CorrelationSpec:
+    from sigma.correlations import SigmaCorrelationRule
+
     refs: list[str] = []
     for ref in rule.rules or []:
         target = getattr(ref, "rule", None)
@@ -143,6 +151,11 @@ def _origin_key(rule: SigmaRule | SigmaCorrelationRule) -> str:
 
 
 def _parse_files(files: Sequence[Path], report: LoadReport) -> tuple[SigmaCollection, dict[str, str]]:
+    import yaml
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule.base import SigmaYAMLLoader
+
     collections: list[SigmaCollection] = []
     origin: dict[str, str] = {}
     for path in files:
@@ -178,6 +191,8 @@ def _build(
     level_filter: Sequence[str] | None,
     placeholders: Mapping[str, Sequence[str]] | None,
 ) -> LoadReport:
+    from sigma.correlations import SigmaCorrelationRule
+
     report = LoadReport(files=len(files))
     merged, origin = _parse_files(files, report)
     pipeline = build_pipeline(placeholders)
@@ -229,7 +244,8 @@ def _cache_key(
     placeholders: Mapping[str, Sequence[str]] | None,
 ) -> str:
     h = hashlib.blake2b(digest_size=20)
-    h.update(f"{_CACHE_FORMAT}|{PIPELINE_VERSION}|{status_filter}|{level_filter}".encode())
+    h.update(f"{_CACHE_FORMAT}|{sys.implementation.cache_tag}|{PIPELINE_VERSION}|{_sigma_version()}".encode())
+    h.update(f"|{status_filter}|{level_filter}".encode())
     h.update(repr(sorted((k, list(v)) for k, v in (placeholders or {}).items())).encode())
     for path in files:
         st = path.stat()
@@ -254,28 +270,89 @@ def load_rules(
     files = rule_files([Path(p) for p in rule_paths])
     cache_file: Path | None = None
     if cache_dir is not None:
-        cache_file = cache_dir / f"{_cache_key(files, status_filter, level_filter, placeholders)}.pickle"
-        try:
-            with cache_file.open("rb") as fh:
-                report = pickle.load(fh)
-            if isinstance(report, LoadReport):
-                report.from_cache = True
-                return report
-        except FileNotFoundError:
-            pass
-        except Exception as exc:  # a corrupt cache is rebuilt, not fatal
-            log.warning("detection rule cache %s unreadable (%s); rebuilding", cache_file, exc)
+        cache_file = cache_dir / f"{_cache_key(files, status_filter, level_filter, placeholders)}.marshal"
+        cached = _read_cache(cache_file)
+        if cached is not None:
+            return cached
     report = _build(files, status_filter, level_filter, placeholders)
+    report.compiled = CompiledRules.build([r.condition for r in report.rules], report.correlations)
     if cache_file is not None:
-        try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp")
-            with tmp.open("wb") as fh:
-                pickle.dump(report, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.replace(cache_file)
-        except OSError as exc:
-            log.warning("cannot write detection rule cache %s: %s", cache_file, exc)
+        _write_cache(cache_file, report)
     return report
+
+
+def _sigma_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pysigma")
+    except PackageNotFoundError:
+        return "?"
+
+
+def _read_cache(path: Path) -> LoadReport | None:
+    """A cached report, or None when absent or unreadable (a bad cache is rebuilt, never fatal)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("detection rule cache %s unreadable (%s); rebuilding", path, exc)
+        return None
+    try:
+        fmt, files, filtered, rules, correlations, skipped, compiled = marshal.loads(data)
+        if fmt != _CACHE_FORMAT:
+            return None
+        report = LoadReport(
+            files=files,
+            rules=[RuleSpec(meta=RuleMeta(*meta), condition=cond, emit=emit) for meta, cond, emit in rules],
+            correlations=pickle.loads(correlations),
+            skipped=[SkippedRule(*s) for s in skipped],
+            filtered=filtered,
+            from_cache=True,
+        )
+        report.compiled = CompiledRules.from_state(compiled)
+    except Exception as exc:
+        log.warning("detection rule cache %s unreadable (%s); rebuilding", path, exc)
+        return None
+    return report
+
+
+def _write_cache(path: Path, report: LoadReport) -> None:
+    """Plain tuples through marshal: several times faster to load than pickled dataclasses."""
+    assert report.compiled is not None
+    rules = [
+        (
+            (m.id, m.title, m.level, m.status, m.tags, m.source, m.name, m.product),
+            r.condition,
+            r.emit,
+        )
+        for r in report.rules
+        for m in (r.meta,)
+    ]
+    skipped = [(s.path, s.rule_id, s.title, s.reason) for s in report.skipped]
+    try:
+        data = marshal.dumps(
+            (
+                _CACHE_FORMAT,
+                report.files,
+                report.filtered,
+                rules,
+                pickle.dumps(report.correlations, protocol=pickle.HIGHEST_PROTOCOL),
+                skipped,
+                report.compiled.state(),
+            )
+        )
+    except ValueError as exc:  # a value marshal cannot hold: run uncached rather than fail
+        log.warning("detection rules not cacheable (%s)", exc)
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("cannot write detection rule cache %s: %s", path, exc)
 
 
 def load_engine(
@@ -297,4 +374,6 @@ def load_engine(
     )
     for skipped in report.skipped:
         log.info("rule skipped: %s (%s): %s", skipped.title, skipped.path, skipped.reason)
-    return DetectionEngine(report.rules, report.correlations, report=report, max_groups=max_groups)
+    return DetectionEngine(
+        report.rules, report.correlations, report=report, max_groups=max_groups, compiled=report.compiled
+    )

@@ -27,17 +27,10 @@ log source (otherwise a word would match every event of every kind): the loader 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sigma.pipelines.common import windows_logsource_mapping
-from sigma.processing.conditions import ExcludeFieldCondition, LogsourceCondition
-from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import (
-    AddConditionTransformation,
-    AddFieldnamePrefixTransformation,
-    FieldMappingTransformation,
-    ValueListPlaceholderTransformation,
-)
+if TYPE_CHECKING:  # pySigma loads only when rules are built, not when cached rules run
+    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 
 PIPELINE_VERSION = "soc-ecs-2"
 LOGSOURCE_ITEM_PREFIX = "soc_logsource_"
@@ -94,6 +87,8 @@ _SYSMON_CATEGORIES: dict[str, list[int]] = {
 
 
 def _channels(service: str) -> list[str]:
+    from sigma.pipelines.common import windows_logsource_mapping
+
     value: Any = windows_logsource_mapping[service]
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
@@ -138,6 +133,11 @@ DATASET_LOGSOURCES: dict[tuple[str | None, str | None, str | None], list[str]] =
 
 
 def _logsource_items() -> list[ProcessingItem]:
+    from sigma.pipelines.common import windows_logsource_mapping
+    from sigma.processing.conditions import LogsourceCondition
+    from sigma.processing.pipeline import ProcessingItem
+    from sigma.processing.transformations import AddConditionTransformation
+
     items: list[ProcessingItem] = []
     for service in windows_logsource_mapping:
         items.append(
@@ -175,6 +175,14 @@ def _logsource_items() -> list[ProcessingItem]:
 
 def build_pipeline(placeholders: Mapping[str, Sequence[str]] | None = None) -> ProcessingPipeline:
     """Build the ECS pipeline; ``placeholders`` resolves ``expand`` modifiers (``%name%``)."""
+    from sigma.processing.conditions import ExcludeFieldCondition, LogsourceCondition
+    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+    from sigma.processing.transformations import (
+        AddFieldnamePrefixTransformation,
+        FieldMappingTransformation,
+        ValueListPlaceholderTransformation,
+    )
+
     items: list[ProcessingItem] = []
     if placeholders:
         items.append(

@@ -1,0 +1,111 @@
+"""IR -> one generated Python function per rule, all in one code object that can be cached.
+
+Nested closures cost a Python call per node; a generated ``return (... and ...)`` expression
+evaluates the common leaves (equals / startswith / endswith / contains on a field) inline, with
+one dict lookup each. Rare leaves (regex, numbers, CIDR, keywords, field references...) call the
+closures of :mod:`compiler`, so both paths share one definition of every operator's semantics.
+
+The code object is built once per rule set and cached with :mod:`marshal` (see :mod:`cache`);
+loading it is an ``exec`` that only defines functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import CodeType
+from typing import Any
+
+from collector.detection.compiler import Matcher, compile_leaf, cost
+from collector.detection.ir import Node
+
+_INLINE = {"eq": True, "pre": True, "suf": True, "has": True, "eqc": False, "prec": False, "sufc": False, "hasc": False}
+RULE_FUNC = "r{}"
+
+
+@dataclass
+class Generated:
+    """Source-level result: the code object plus the leaves it calls as closures (by number)."""
+
+    code: CodeType
+    leaves: list[Node]
+
+
+def _string_test(op: str, values: tuple[Any, ...]) -> str:
+    """An expression over ``v`` (a ``str``) for an inline op."""
+    base = op if _INLINE[op] else op[:-1]
+    if base == "eq":
+        if len(values) == 1:
+            return f"v == {values[0]!r}"
+        # A set display after ``in`` is folded into a frozenset constant by the compiler.
+        return "v in {" + ", ".join(repr(x) for x in sorted(set(values))) + "}"
+    if base == "pre":
+        return f"v.startswith({tuple(values)!r})"
+    if base == "suf":
+        return f"v.endswith({tuple(values)!r})"
+    if len(values) == 1:
+        return f"{values[0]!r} in v"
+    return f"_has(v, {tuple(values)!r})"
+
+
+class _Emitter:
+    def __init__(self) -> None:
+        self.leaves: list[Node] = []
+
+    def leaf(self, node: Node) -> str:
+        _, field, op, values = node
+        if field is not None and op in _INLINE and all(isinstance(v, str) for v in values) and values:
+            source = "low" if _INLINE[op] else "raw"
+            test = _string_test(op, values)
+            # One lookup; the str case (nearly always) runs the test directly, a list-valued
+            # field (tuple) matches when any element does.
+            return (
+                f"(((v := {source}.get({field!r})).__class__ is str and {test}) "
+                f"or (v.__class__ is tuple and _anyof(v, lambda v: {test})))"
+            )
+        self.leaves.append(node)
+        return f"_L[{len(self.leaves) - 1}](low, raw)"
+
+    def node(self, node: Node) -> str:
+        kind = node[0]
+        if kind == "m":
+            return self.leaf(node)
+        if kind == "const":
+            return "True" if node[1] else "False"
+        if kind == "not":
+            return f"(not {self.node(node[1])})"
+        children = sorted(node[1], key=cost)
+        joiner = " and " if kind == "and" else " or "
+        return "(" + joiner.join(self.node(c) for c in children) + ")"
+
+
+def generate(conditions: Sequence[Node]) -> Generated:
+    """Compile every condition into ``r<i>(low, raw) -> bool`` in one module code object."""
+    emitter = _Emitter()
+    lines: list[str] = []
+    for i, cond in enumerate(conditions):
+        lines.append(f"def {RULE_FUNC.format(i)}(low, raw):\n    return bool({emitter.node(cond)})\n")
+    code = compile("".join(lines), "<sigma-rules>", "exec", dont_inherit=True, optimize=2)
+    return Generated(code=code, leaves=emitter.leaves)
+
+
+def _has(v: str, needles: tuple[str, ...]) -> bool:
+    for n in needles:  # noqa: SIM110 - a plain loop is ~2x faster than any() over a generator
+        if n in v:
+            return True
+    return False
+
+
+def _anyof(values: tuple[str, ...], test: Any) -> bool:
+    return any(test(x) for x in values)
+
+
+def instantiate(code: CodeType, leaves: Sequence[Node], count: int) -> list[Matcher]:
+    """Run the generated module and return the ``count`` rule functions, in rule order."""
+    namespace: dict[str, Any] = {
+        "_L": [compile_leaf(leaf) for leaf in leaves],
+        "_has": _has,
+        "_anyof": _anyof,
+    }
+    exec(code, namespace)  # our own generated code: rule values enter it only as repr() literals
+    return [namespace[RULE_FUNC.format(i)] for i in range(count)]
