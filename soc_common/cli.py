@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
+from typing import Any, cast
 
 import typer
 
@@ -116,7 +118,7 @@ def _register(target: str | None) -> None:
         except _MissingExtra as exc:
             app.add_typer(_missing(name, extra or "agent", exc.error), name=name, help=help_text)
             continue
-        app.command(name=name, help=help_text)(func)  # type: ignore[arg-type]
+        app.command(name=name, help=help_text)(cast(Callable[..., Any], func))
 
 
 def _target(argv: list[str]) -> str | None:

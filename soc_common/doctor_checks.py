@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from soc_common.doctor import Check, Finding, check_directory, check_tls_endpoint
+from soc_common.doctor import Check, Finding, Status, check_directory, check_tls_endpoint
 
 
 def _load_agent(path: Path | None) -> Any:
@@ -66,7 +66,7 @@ def collector_store(cfg: Any) -> Iterator[Finding]:
         health = store.health()
     finally:
         store.close()
-    status = "ok" if health.get("reachable", True) else "fail"
+    status: Status = "ok" if health.get("reachable", True) else "fail"
     yield Finding(
         "collector",
         f"event store ({cfg.store.kind})",

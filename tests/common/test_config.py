@@ -45,7 +45,7 @@ def test_wrong_value_names_key_and_file(tmp_path: Path) -> None:
 def test_unknown_key_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "typo.toml"
     path.write_text("[ingest]\nprot = 1\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="ingest.prot"):
+    with pytest.raises(ConfigError, match=r"ingest\.prot"):
         load_config(Sample, path, role="sample")
 
 
