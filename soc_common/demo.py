@@ -33,7 +33,8 @@ console = Console(stderr=True, soft_wrap=True)
 DEMO_ZONES = [
     ("datacenter", ["10.0.0.0/24"]),
     ("party-wan", ["10.10.0.0/16"]),
-    ("lan", ["192.168.0.0/16", "172.16.0.0/12"]),
+    ("office", ["192.168.0.0/16", "172.16.0.0/12"]),
+    ("internet", ["0.0.0.0/0", "::/0"]),  # longest prefix wins: everything not named above
 ]
 
 
@@ -126,7 +127,7 @@ port = {self.api_port}
 [security]
 cookie_secure = false  # plain HTTP on loopback for the demo only
 
-[event_store]
+[store]
 kind = "sqlite"
 sqlite_path = {json.dumps(str(self.events_db))}
 """,
@@ -203,6 +204,10 @@ class ApiClient:
     def alerts(self, limit: int = 200) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/api/v1/alerts?limit={limit}")["items"])
 
+    def alert(self, alert_id: str) -> dict[str, Any]:
+        """The alert with its matching events (the list leaves them out)."""
+        return dict(self._call("GET", f"/api/v1/alerts/{alert_id}"))
+
 
 @dataclass
 class DemoResult:
@@ -225,14 +230,15 @@ def _alert_origin(alert: dict[str, Any]) -> str:
 def wait_for_alerts(client: ApiClient, timeout: float) -> list[dict[str, Any]]:
     """Poll the API until alerts from both a capture and a log file are there (or time runs out)."""
     deadline = time.monotonic() + timeout
-    alerts: list[dict[str, Any]] = []
+    details: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline:
-        alerts = client.alerts()
-        origins = {_alert_origin(a) for a in alerts}
-        if {"pcap", "log"} <= origins:
-            return alerts
+        for summary in client.alerts():
+            if summary["id"] not in details:
+                details[summary["id"]] = client.alert(summary["id"])
+        if {"pcap", "log"} <= {_alert_origin(a) for a in details.values()}:
+            break
         time.sleep(1)
-    return alerts
+    return list(details.values())
 
 
 def print_alerts(alerts: list[dict[str, Any]]) -> None:
