@@ -148,7 +148,7 @@ def _root(
 def main() -> None:
     _register(_target(sys.argv[1:]) or "")
     try:
-        app()
+        app(prog_name="soc")
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
