@@ -1,0 +1,207 @@
+"""The NetFlow v5/v9/IPFIX UDP receiver.
+
+Two threads so the socket is always being drained: the reader only moves datagrams from the
+kernel into a bounded queue; the worker decodes, builds events and hands them to the batcher,
+which retries while the store is down. Every way a flow can be lost is counted in :meth:`stats`:
+kernel drops (receive buffer overflow), packets refused because our queue was full, sequence gaps
+reported by the exporters, data sets whose template never came, and malformed packets.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from collector import metrics
+from collector.config import NetflowSettings
+from collector.netflow.decoder import FlowDecoder
+from collector.netflow.events import batch_events
+from collector.netflow.kernel import set_receive_buffer, udp_drops
+from collector.syslog.batcher import Handle, RetryingBatcher
+
+log = logging.getLogger(__name__)
+
+MAX_DATAGRAM = 65535
+MAX_QUEUED_PACKETS = 50_000  # ~70 MB of full-size export packets at worst
+_HOLD_SWEEP_SECONDS = 5.0
+
+
+class NetflowReceiver:
+    """``NetflowReceiver(settings, handle).start()`` -> bound port; ``stop()``; ``stats()``."""
+
+    def __init__(self, settings: NetflowSettings, handle: Handle, *, max_queued_events: int | None = None) -> None:
+        self.settings = settings
+        self.decoder = FlowDecoder(settings.template_timeout)
+        self.batcher = RetryingBatcher(
+            handle,
+            name="netflow",
+            batch_size=settings.batch_size,
+            flush_interval=settings.flush_interval,
+            max_queued=max_queued_events or settings.batch_size * 200,
+        )
+        self._packets: deque[tuple[bytes, str]] = deque()
+        self._wakeup = threading.Event()
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._counts = {
+            "packets_received": 0,
+            "bytes_received": 0,
+            "packets_dropped_queue_full": 0,
+            "events": 0,
+            "worker_errors": 0,
+        }
+        self.receive_buffer_bytes = 0
+        self._kernel_drops_at_start = 0
+        self._kernel_drops_last = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> int:
+        host = self.settings.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self.receive_buffer_bytes = set_receive_buffer(sock, self.settings.receive_buffer_bytes)
+            sock.bind((host, self.settings.port))
+        except OSError:
+            sock.close()
+            raise
+        sock.settimeout(0.2)
+        self._sock = sock
+        self._kernel_drops_at_start = udp_drops(sock) or 0
+        self.batcher.start()
+        for target, name in ((self._read_loop, "netflow-reader"), (self._work_loop, "netflow-worker")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("NetFlow/IPFIX listening on udp %s:%d", host, self.port)
+        return self.port
+
+    @property
+    def port(self) -> int:
+        if self._sock is None:
+            raise RuntimeError("not started")
+        return int(self._sock.getsockname()[1])
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wakeup.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.batcher.stop()
+        if self._sock is not None:
+            self._kernel_drops_last = self._kernel_drops()
+            self._sock.close()
+
+    # -- threads -----------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        packets, counts = self._packets, self._counts
+        while not self._stop.is_set():
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                log.exception("NetFlow socket error")
+                time.sleep(0.1)
+                continue
+            counts["packets_received"] += 1
+            counts["bytes_received"] += len(data)
+            if len(packets) >= MAX_QUEUED_PACKETS:
+                counts["packets_dropped_queue_full"] += 1
+                continue
+            packets.append((data, addr[0]))
+            self._wakeup.set()
+
+    def _work_loop(self) -> None:
+        packets = self._packets
+        last_sweep = time.monotonic()
+        while True:
+            if not packets:
+                if self._stop.is_set():
+                    return
+                self._wakeup.wait(0.2)
+                self._wakeup.clear()
+            events: list[Any] = []
+            while packets and len(events) < self.settings.batch_size:
+                data, exporter = packets.popleft()
+                events.extend(self._decode(data, exporter))
+            if events:
+                self._counts["events"] += len(events)
+                self.batcher.add(events, wait=None)
+            now = time.monotonic()
+            if now - last_sweep > _HOLD_SWEEP_SECONDS:
+                self.decoder.expire_held(now)
+                last_sweep = now
+
+    def _decode(self, data: bytes, exporter: str) -> list[Any]:
+        try:
+            result = self.decoder.decode(data, exporter)
+            if result.errors:
+                log.debug("NetFlow packet from %s: %s", exporter, "; ".join(result.errors))
+            if result.missing:
+                metrics.record_netflow_gap(exporter, result.missing)
+            events = []
+            for batch in result.batches:
+                events.extend(batch_events(batch))
+            return events
+        except Exception:  # a decoder bug must cost one packet, not the receiver
+            self._counts["worker_errors"] += 1
+            log.exception("NetFlow packet from %s could not be processed", exporter)
+            return []
+
+    # -- observability -------------------------------------------------------------------------------
+    def _kernel_drops(self) -> int:
+        if self._sock is None or self._sock.fileno() < 0:
+            return self._kernel_drops_last
+        drops = udp_drops(self._sock)
+        if drops is None:
+            return self._kernel_drops_last
+        self._kernel_drops_last = drops - self._kernel_drops_at_start
+        return self._kernel_drops_last
+
+    def stats(self) -> dict[str, Any]:
+        d = self.decoder.stats
+        t = self.decoder.templates.stats
+        b = self.batcher.stats
+        out: dict[str, Any] = dict(self._counts)
+        out.update(
+            kernel_drops=self._kernel_drops(),
+            receive_buffer_bytes=self.receive_buffer_bytes,
+            packets_queued=len(self._packets),
+            records=d.records,
+            options_records=d.options_records,
+            malformed_packets=d.malformed_packets,
+            malformed_sets=d.malformed_sets,
+            unsupported_version=d.unsupported_version,
+            missing_v5_flows=d.missing[5],
+            missing_v9_packets=d.missing[9],
+            missing_ipfix_records=d.missing[10],
+            out_of_order=sum(s.out_of_order for s in self.decoder.sequences.streams.values()),
+            templates_learned=t.templates_learned,
+            templates_refreshed=t.templates_refreshed,
+            templates_expired=t.templates_expired,
+            templates_withdrawn=t.templates_withdrawn,
+            sets_held=t.sets_held,
+            sets_released=t.sets_released,
+            sets_dropped_no_template=t.sets_dropped_no_template,
+            queued=self.batcher.queued,
+            batches=b.batches,
+            events_handled=b.events_handled,
+            handle_errors=b.handle_errors,
+            dropped_queue_full=b.dropped_queue_full,
+            dropped_at_shutdown=b.dropped_at_shutdown,
+            exporters={
+                f"{exporter}/{domain}": dict(dom.options, templates=len(dom.templates))
+                for (exporter, domain), dom in list(self.decoder.templates.domains.items())
+            },
+        )
+        return out

@@ -1,0 +1,295 @@
+"""The syslog receiver: UDP, TCP (octet-counted or line framing) and TLS (RFC 5425).
+
+A thread per listener and per TCP/TLS connection: blocking reads keep the code plain, and a
+connection whose sender is slow or stuck only holds its own thread. Parsed events go to a shared
+:class:`RetryingBatcher`; when it is full, TCP/TLS readers simply stop reading (the sender's own
+queue absorbs the pressure, which is what rsyslog and syslog-ng expect), while UDP counts the loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+from pathlib import Path
+from typing import Any
+
+from collector.config import SyslogSettings
+from collector.netflow.kernel import set_receive_buffer, udp_drops
+from collector.syslog.batcher import Handle, RetryingBatcher
+from collector.syslog.framing import StreamFramer
+from collector.syslog.message import MessageParser
+from collector.syslog.tls import ClientAuth, server_context
+from soc_common.ecs import Event
+
+log = logging.getLogger(__name__)
+
+UDP_BUFFER_BYTES = 8 * 1024 * 1024
+UDP_BURST = 256  # datagrams parsed before handing them over together
+UDP_QUEUE_WAIT = 1.0  # seconds a UDP burst may wait for room before it is counted as dropped
+READ_BYTES = 256 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+_POLL = 0.5
+
+
+class _Counters:
+    """Thread-safe counters; updated once per burst/read, not per message."""
+
+    NAMES = (
+        "received", "parsed", "failed", "truncated", "bytes_received", "framing_errors",
+        "connections_total", "connections_refused", "connections_closed_idle", "tls_handshake_failures",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.values = dict.fromkeys(self.NAMES, 0)
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                self.values[name] += delta
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.values)
+
+
+class SyslogReceiver:
+    """``SyslogReceiver(settings, handle).start()`` -> ``{"udp": port, "tcp": port, "tls": port}``."""
+
+    def __init__(
+        self,
+        settings: SyslogSettings,
+        handle: Handle,
+        *,
+        state_dir: Path | None = None,
+        client_auth: ClientAuth = "optional",
+        client_ca: Path | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        max_connections: int = 1024,
+        idle_timeout: float = 900.0,
+        max_queued_events: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.parser = MessageParser(settings.timezone)
+        self.batcher = RetryingBatcher(
+            handle,
+            name="syslog",
+            batch_size=settings.batch_size,
+            flush_interval=settings.flush_interval,
+            max_queued=max_queued_events or settings.batch_size * 200,
+        )
+        self.state_dir = state_dir
+        self.client_auth: ClientAuth = client_auth
+        self.client_ca = client_ca
+        self._tls_context = tls_context
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.counters = _Counters()
+        self.ports: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._listeners: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._connections: set[socket.socket] = set()
+        self._conn_threads: set[threading.Thread] = set()
+        self._conn_lock = threading.Lock()
+        self._udp: socket.socket | None = None
+        self._udp_drops_at_start = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> dict[str, int]:
+        s = self.settings
+        family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+        try:
+            if s.udp_port is not None:
+                self._udp = socket.socket(family, socket.SOCK_DGRAM)
+                self._listeners.append(self._udp)
+                set_receive_buffer(self._udp, UDP_BUFFER_BYTES)
+                self._udp.bind((s.host, s.udp_port))
+                self._udp.settimeout(_POLL)
+                self._udp_drops_at_start = udp_drops(self._udp) or 0
+                self.ports["udp"] = self._udp.getsockname()[1]
+                self._spawn(self._udp_loop, "syslog-udp")
+            if s.tcp_port is not None:
+                self.ports["tcp"] = self._listen(family, s.tcp_port, None)
+            if s.tls_port is not None:
+                ctx = self._tls_context or server_context(
+                    s, state_dir=self.state_dir, client_auth=self.client_auth, client_ca=self.client_ca
+                )
+                self.ports["tls"] = self._listen(family, s.tls_port, ctx)
+        except OSError:
+            self.stop()
+            raise
+        self.batcher.start()
+        log.info("syslog listening on %s %s", s.host, self.ports)
+        return dict(self.ports)
+
+    def _listen(self, family: socket.AddressFamily, port: int, ctx: ssl.SSLContext | None) -> int:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        self._listeners.append(sock)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.settings.host, port))
+        sock.listen(128)
+        sock.settimeout(_POLL)
+        self._spawn(self._accept_loop, "syslog-tls" if ctx else "syslog-tcp", sock, ctx)
+        return int(sock.getsockname()[1])
+
+    def _spawn(self, target: Any, name: str, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+        with self._conn_lock:
+            readers = list(self._conn_threads)
+        for thread in readers:  # each sees the stop flag within one poll interval
+            thread.join(timeout=5)
+        with self._conn_lock:
+            for conn in self._connections:
+                _close(conn)
+        for sock in self._listeners:
+            _close(sock)
+        self.batcher.stop()
+
+    # -- UDP ---------------------------------------------------------------------------------------
+    def _udp_loop(self) -> None:
+        sock = self._udp
+        assert sock is not None
+        limit = self.settings.max_message_bytes
+        parse = self.parser.parse
+        while not self._stop.is_set():
+            events: list[Event] = []
+            nbytes = truncated = 0
+            try:
+                data, addr = sock.recvfrom(65535)
+                sock.setblocking(False)
+                while True:
+                    nbytes += len(data)
+                    cut = len(data) > limit
+                    truncated += cut
+                    events.append(parse(data[:limit] if cut else data, addr[0], addr[1], truncated=cut))
+                    if len(events) >= UDP_BURST:
+                        break
+                    data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, TimeoutError):
+                pass
+            except OSError:
+                if self._stop.is_set():
+                    return
+                log.exception("syslog UDP socket error")
+            finally:
+                if not self._stop.is_set():
+                    sock.settimeout(_POLL)
+            if events:
+                self._count(events, nbytes, truncated)
+                self.batcher.add(events, wait=UDP_QUEUE_WAIT)  # refused events are counted there
+
+    # -- TCP / TLS ------------------------------------------------------------------------------------
+    def _accept_loop(self, listener: socket.socket, ctx: ssl.SSLContext | None) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, addr = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                log.exception("syslog accept failed")
+                continue
+            with self._conn_lock:
+                full = len(self._connections) >= self.max_connections
+                if not full:
+                    self._connections.add(conn)
+            if full:
+                self.counters.add(connections_refused=1)
+                _close(conn)
+                continue
+            self.counters.add(connections_total=1)
+            thread = threading.Thread(
+                target=self._serve, args=(conn, addr, ctx), name=f"syslog-conn-{addr[0]}", daemon=True
+            )
+            with self._conn_lock:
+                self._conn_threads.add(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket, addr: Any, ctx: ssl.SSLContext | None) -> None:
+        stream: socket.socket = conn
+        try:
+            if ctx is not None:
+                conn.settimeout(HANDSHAKE_TIMEOUT)
+                try:
+                    stream = ctx.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError) as exc:
+                    self.counters.add(tls_handshake_failures=1)
+                    log.info("syslog TLS handshake with %s failed: %s", addr[0], exc)
+                    return
+            self._read_stream(stream, addr[0], addr[1])
+        except Exception:  # one connection's failure must never reach the listener
+            log.exception("syslog connection from %s failed", addr[0])
+        finally:
+            with self._conn_lock:
+                self._connections.discard(conn)
+                self._conn_threads.discard(threading.current_thread())
+            _close(stream)
+
+    def _read_stream(self, stream: socket.socket, ip: str, port: int) -> None:
+        framer = StreamFramer(self.settings.max_message_bytes)
+        stream.settimeout(_POLL)
+        idle = 0.0
+        while not self._stop.is_set():
+            try:
+                data = stream.recv(READ_BYTES)
+            except TimeoutError:
+                idle += _POLL
+                if idle >= self.idle_timeout:
+                    self.counters.add(connections_closed_idle=1)
+                    break
+                continue
+            except (ssl.SSLError, OSError):
+                data = b""
+            idle = 0.0
+            frames = framer.feed(data) if data else framer.flush()
+            if frames:
+                events = [self.parser.parse(f.data, ip, port, truncated=f.truncated) for f in frames]
+                self._count(events, len(data), sum(f.truncated for f in frames))
+                self.batcher.add(events, wait=None)
+            if not data:
+                break
+        if framer.framing_errors:
+            self.counters.add(framing_errors=framer.framing_errors)
+
+    def _count(self, events: list[Event], nbytes: int, truncated: int) -> None:
+        failed = sum(1 for e in events if "soc" in e and "parse_error" in e["soc"])
+        self.counters.add(
+            received=len(events), parsed=len(events) - failed, failed=failed, truncated=truncated, bytes_received=nbytes
+        )
+
+    # -- observability -------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.counters.snapshot()
+        b = self.batcher.stats
+        with self._conn_lock:
+            active = len(self._connections)
+        drops = udp_drops(self._udp) if self._udp is not None and self._udp.fileno() >= 0 else None
+        out.update(
+            connections_active=active,
+            udp_kernel_drops=(drops - self._udp_drops_at_start) if drops is not None else 0,
+            queued=self.batcher.queued,
+            batches=b.batches,
+            events_handled=b.events_handled,
+            handle_errors=b.handle_errors,
+            dropped_queue_full=b.dropped_queue_full,
+            dropped_at_shutdown=b.dropped_at_shutdown,
+            ports=dict(self.ports),
+        )
+        return out
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()
