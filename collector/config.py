@@ -8,7 +8,7 @@ ones (listen on loopback only); production values are documented next to each fi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -100,6 +100,12 @@ class SyslogSettings(Section):
     # Empty: issued from the collector CA like the ingest certificate.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # TLS client certificates: "none", "optional" (verified when sent) or "required" (RFC 5425 mutual auth)
+    tls_client_auth: Literal["none", "optional", "required"] = "optional"
+    tls_client_ca: Path | None = None  # trust anchor for client certificates; empty = the collector CA
+    max_connections: int = Field(default=1024, gt=0)
+    idle_timeout: Duration = 900.0  # an idle TCP/TLS sender is disconnected after this
+    max_queued_events: int | None = Field(default=None, gt=0)  # back-pressure bound; None = 200 batches
     max_message_bytes: int = Field(default=64 * 1024, gt=0)
     timezone: str = "Asia/Ho_Chi_Minh"  # RFC 3164 timestamps carry no zone
     batch_size: int = Field(default=500, gt=0)
@@ -112,6 +118,7 @@ class NetflowSettings(Section):
     port: int = Field(default=2055, ge=0, le=65535)
     receive_buffer_bytes: int = Field(default=4 * MiB, gt=0)
     template_timeout: Duration = 1800.0
+    max_queued_events: int | None = Field(default=None, gt=0)  # bound while the store is slow
     batch_size: int = Field(default=1000, gt=0)
     flush_interval: Duration = 1.0
 

@@ -39,14 +39,8 @@ class Receiver(Protocol):
 
 
 def open_event_store(config: CollectorConfig) -> EventStore:
-    try:
-        from collector.store.factory import open_store
-    except ImportError:  # the factory arrives with the store work; the embedded store needs none
-        if config.store.kind != "sqlite":
-            raise
-        from collector.store.sqlite import SqliteEventStore
+    from collector.store.factory import open_store
 
-        return SqliteEventStore(config.store.sqlite_path, retention_days=config.store.retention_days)
     return open_store(config.store)
 
 
@@ -99,16 +93,26 @@ def open_alert_sink(config: CollectorConfig) -> AlertSink:
     return JsonlAlertSink(config.alerts_jsonl_path)
 
 
-def _optional_receiver(
-    module: str, cls: str, settings: Any, handle: Callable[[list[Any]], None]
-) -> Receiver | None:
-    try:
-        factory = getattr(importlib.import_module(module), cls)
-    except (ImportError, AttributeError) as exc:
-        log.warning("%s not available (%s); not started", cls, exc)
-        return None
-    receiver: Receiver = factory(settings, handle)
-    return receiver
+def _syslog_receiver(config: CollectorConfig, handle: Callable[[list[Any]], None]) -> Receiver:
+    from collector.syslog.server import SyslogReceiver
+
+    s = config.syslog
+    return SyslogReceiver(
+        s,
+        handle,
+        state_dir=config.state_dir,
+        client_auth=s.tls_client_auth,
+        client_ca=s.tls_client_ca,
+        max_connections=s.max_connections,
+        idle_timeout=s.idle_timeout,
+        max_queued_events=s.max_queued_events,
+    )
+
+
+def _netflow_receiver(config: CollectorConfig, handle: Callable[[list[Any]], None]) -> Receiver:
+    from collector.netflow.server import NetflowReceiver
+
+    return NetflowReceiver(config.netflow, handle, max_queued_events=config.netflow.max_queued_events)
 
 
 class Collector:
@@ -145,9 +149,9 @@ class Collector:
             )
             self.ingest.start()
         if cfg.syslog.enabled:
-            self._start_receiver("syslog", "collector.syslog.server", "SyslogReceiver", cfg.syslog)
+            self._start_receiver("syslog", _syslog_receiver)
         if cfg.netflow.enabled:
-            self._start_receiver("netflow", "collector.netflow.server", "NetflowReceiver", cfg.netflow)
+            self._start_receiver("netflow", _netflow_receiver)
         if cfg.retention.enabled:
             self._retention = threading.Thread(target=self._retention_loop, name="retention", daemon=True)
             self._retention.start()
@@ -158,11 +162,11 @@ class Collector:
             self.metrics_server.start()
         log.info("collector started (data in %s)", cfg.data_dir)
 
-    def _start_receiver(self, name: str, module: str, cls: str, settings: Any) -> None:
+    def _start_receiver(
+        self, name: str, factory: Callable[[CollectorConfig, Callable[[list[Any]], None]], Receiver]
+    ) -> None:
         assert self.pipeline is not None
-        receiver = _optional_receiver(module, cls, settings, self.pipeline.receiver(name))
-        if receiver is None:
-            return
+        receiver = factory(self.config, self.pipeline.receiver(name))
         try:
             receiver.start()
         except OSError as exc:
