@@ -1,23 +1,30 @@
 """Benchmark ``soc hunt`` over the EVTX attack samples with the SigmaHQ Windows rules.
 
-Runs the real command in a child process (so peak RSS is that process's, children included) twice:
-over the 278 sample files as they are, and over the files repeated to about 100,000 events. Rule
-loading counts in the wall time. The compiled-rule cache is warmed once first (``--cold`` skips
-that and measures a first run). Prints a results table.
+Runs the real command in a child process twice: over the 278 sample files as they are, and over
+the files repeated to about 100,000 events. Rule loading counts in the wall time. The
+compiled-rule cache is warmed once first (``--cold`` skips that and measures a first run).
+Memory: ``peak_rss_mib`` is the largest single process (ru_maxrss); ``tree_pss_mib`` is the peak
+of the summed proportional set size of the hunt and its worker processes (sampled every 50 ms),
+the honest total when forked workers share pages. ``cpu_s`` is user+system time of all of them.
+Prints a results table; ``--runs N`` repeats each measured run and prints medians.
 
-    .venv/bin/python bench/bench_hunt.py [--repeat-to 100000] [--cold]
+    .venv/bin/python bench/bench_hunt.py [--repeat-to 100000] [--cold] [--runs 3] [--workers 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data"
@@ -50,34 +57,44 @@ def repeated_inputs(out_dir: Path, target_events: int, events_per_pass: int) -> 
     return folder
 
 
-def run(rules: Path, inputs: Path, cache: Path) -> dict[str, str]:
+def _tree_pss(proc: psutil.Process) -> int:
+    total = 0
+    try:
+        members = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            total += member.memory_full_info().pss
+    return total
+
+
+def run(rules: Path, inputs: Path, cache: Path, workers: int) -> dict[str, str]:
     env = dict(os.environ, XDG_CACHE_HOME=str(cache))
     entry = "import typer; from collector.detection.hunt import hunt_command; typer.run(hunt_command)"
-    cmd = [
-        sys.executable,
-        "-c",
-        entry,
-        "--rules",
-        str(rules),
-        "--format",
-        "jsonl",
-        "--output",
-        os.devnull,
-        str(inputs),
-    ]
-    # A fresh wrapper per run, so RUSAGE_CHILDREN's peak is this run's hunt process alone.
+    cmd = [sys.executable, "-c", entry, "--rules", str(rules), "--format", "jsonl", "--output", os.devnull]
+    cmd += ["--workers", str(workers), str(inputs)]
+    # A fresh wrapper per run, so RUSAGE_CHILDREN covers this run's hunt process (and its workers) alone.
     wrapper = (
         "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-        "sys.exit(r.returncode)"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+        "print(u.ru_maxrss, u.ru_utime + u.ru_stime, file=sys.stderr); sys.exit(r.returncode)"
     )
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, capture_output=True, text=True, check=False)
+    proc = psutil.Popen(
+        [sys.executable, "-c", wrapper, *cmd], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peak_pss = 0
+    while proc.poll() is None:
+        peak_pss = max(peak_pss, _tree_pss(proc) - _self_pss(proc))
+        time.sleep(0.05)
     wall = time.perf_counter() - start
-    lines = proc.stderr.strip().splitlines()
-    peak_kib = int(lines[-1]) if lines and lines[-1].isdigit() else 0
+    _, err = proc.communicate()
+    lines = err.strip().splitlines()
+    last = lines[-1].split() if lines else []
+    peak_kib, cpu = (int(last[0]), float(last[1])) if len(last) == 2 else (0, 0.0)
     if proc.returncode != 0:
-        sys.exit(f"hunt failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        sys.exit(f"hunt failed ({proc.returncode}): {err[-2000:]}")
     summary = lines[-2]
     events = int(re.search(r"events read: (\d+)", summary).group(1))  # type: ignore[union-attr]
     loaded = re.search(r"rules loaded: (\d+), skipped: (\d+)", summary)
@@ -86,17 +103,36 @@ def run(rules: Path, inputs: Path, cache: Path) -> dict[str, str]:
         "events": str(events),
         "wall_s": f"{wall:.2f}",
         "events_per_s": f"{events / wall:,.0f}",
+        "cpu_s": f"{cpu:.2f}",
         "peak_rss_mib": f"{peak_kib / 1024:.0f}",
+        "tree_pss_mib": f"{peak_pss / 2**20:.0f}",
         "rules_loaded": loaded.group(1) if loaded else "?",
         "rules_skipped": loaded.group(2) if loaded else "?",
         "matches": matches.group(1) if matches else "?",
     }
 
 
+def _self_pss(proc: psutil.Process) -> int:
+    """The wrapper's own share (it only waits), left out of the tree's total."""
+    try:
+        return int(proc.memory_full_info().pss)
+    except psutil.Error:
+        return 0
+
+
+def median_run(rules: Path, inputs: Path, cache: Path, workers: int, runs: int) -> dict[str, str]:
+    """Median over ``runs`` by wall time (the whole row of the median run)."""
+    results = [run(rules, inputs, cache, workers) for _ in range(runs)]
+    walls = [float(r["wall_s"]) for r in results]
+    return results[walls.index(statistics.median_low(walls))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat-to", type=int, default=100_000)
     parser.add_argument("--cold", action="store_true", help="do not warm the compiled-rule cache first")
+    parser.add_argument("--runs", type=int, default=1, help="repeat each measured run; report the median")
+    parser.add_argument("--workers", type=int, default=0, help="soc hunt --workers (0: automatic)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -104,12 +140,13 @@ def main() -> None:
         cache = work / "cache"
         rows: list[tuple[str, dict[str, str]]] = []
         if not args.cold:
-            rows.append(("first run (cache build)", run(rules, EVTX, cache)))
-        small = run(rules, EVTX, cache)
+            rows.append(("first run (cache build)", run(rules, EVTX, cache, args.workers)))
+        small = median_run(rules, EVTX, cache, args.workers, args.runs)
         rows.append(("samples as is", small))
         big = repeated_inputs(work, args.repeat_to, int(small["events"]))
-        rows.append((f"repeated to ~{args.repeat_to:,}", run(rules, big, cache)))
-    cols = ["events", "wall_s", "events_per_s", "peak_rss_mib", "rules_loaded", "rules_skipped", "matches"]
+        rows.append((f"repeated to ~{args.repeat_to:,}", median_run(rules, big, cache, args.workers, args.runs)))
+    cols = ["events", "wall_s", "events_per_s", "cpu_s", "peak_rss_mib", "tree_pss_mib", "rules_loaded"]
+    cols += ["rules_skipped", "matches"]
     print(f"{'run':<28}" + "".join(f"{c:>15}" for c in cols))
     for name, row in rows:
         print(f"{name:<28}" + "".join(f"{row[c]:>15}" for c in cols))

@@ -25,9 +25,9 @@ RULE_FUNC = "r{}"
 
 @dataclass
 class Generated:
-    """Source-level result: the code object plus the leaves it calls as closures (by number)."""
+    """One code object per rule (defining ``r<i>``) plus the leaves they call as closures."""
 
-    code: CodeType
+    codes: list[CodeType]
     leaves: list[Node]
 
 
@@ -57,11 +57,13 @@ class _Emitter:
         if field is not None and op in _INLINE and all(isinstance(v, str) for v in values) and values:
             source = "low" if _INLINE[op] else "raw"
             test = _string_test(op, values)
+            if not any(v.isascii() for v in values):  # e.g. emoji lists: an ASCII value never holds one
+                test = f"not v.isascii() and {test}"
             # One lookup; the str case (nearly always) runs the test directly, a list-valued
             # field (tuple) matches when any element does.
             return (
                 f"(((v := {source}.get({field!r})).__class__ is str and {test}) "
-                f"or (v.__class__ is tuple and _anyof(v, lambda v: {test})))"
+                f"or (v.__class__ is tuple and _anyof(v, {op!r}, {tuple(values)!r})))"
             )
         self.leaves.append(node)
         return f"_L[{len(self.leaves) - 1}](low, raw)"
@@ -80,13 +82,14 @@ class _Emitter:
 
 
 def generate(conditions: Sequence[Node]) -> Generated:
-    """Compile every condition into ``r<i>(low, raw) -> bool`` in one module code object."""
+    """Compile every condition into ``r<i>(low, raw) -> bool``, rule by rule (a single module of
+    thousands of rules would make the compiler's syntax tree for all of them at once)."""
     emitter = _Emitter()
-    lines: list[str] = []
+    codes: list[CodeType] = []
     for i, cond in enumerate(conditions):
-        lines.append(f"def {RULE_FUNC.format(i)}(low, raw):\n    return bool({emitter.node(cond)})\n")
-    code = compile("".join(lines), "<sigma-rules>", "exec", dont_inherit=True, optimize=2)
-    return Generated(code=code, leaves=emitter.leaves)
+        source = f"def {RULE_FUNC.format(i)}(low, raw):\n    return bool({emitter.node(cond)})\n"
+        codes.append(compile(source, f"<sigma-rule-{i}>", "exec", dont_inherit=True, optimize=2))
+    return Generated(codes=codes, leaves=emitter.leaves)
 
 
 def _has(v: str, needles: tuple[str, ...]) -> bool:
@@ -96,16 +99,31 @@ def _has(v: str, needles: tuple[str, ...]) -> bool:
     return False
 
 
-def _anyof(values: tuple[str, ...], test: Any) -> bool:
-    return any(test(x) for x in values)
+def _anyof(values: tuple[str, ...], op: str, needles: tuple[str, ...]) -> bool:
+    """A list-valued field (rare) matches when any element does; one generic helper keeps the
+    generated code (and the cache) small."""
+    base = op if _INLINE[op] else op[:-1]
+    for x in values:
+        if base == "eq":
+            hit = x in needles
+        elif base == "pre":
+            hit = x.startswith(needles)
+        elif base == "suf":
+            hit = x.endswith(needles)
+        else:
+            hit = _has(x, needles)
+        if hit:
+            return True
+    return False
 
 
-def instantiate(code: CodeType, leaves: Sequence[Node], count: int) -> list[Matcher]:
-    """Run the generated module and return the ``count`` rule functions, in rule order."""
+def instantiate(codes: Sequence[CodeType], leaves: Sequence[Node]) -> list[Matcher]:
+    """Run the generated code and return the rule functions, in rule order."""
     namespace: dict[str, Any] = {
         "_L": [compile_leaf(leaf) for leaf in leaves],
         "_has": _has,
         "_anyof": _anyof,
     }
-    exec(code, namespace)  # our own generated code: rule values enter it only as repr() literals
-    return [namespace[RULE_FUNC.format(i)] for i in range(count)]
+    for code in codes:
+        exec(code, namespace)  # our own generated code: rule values enter it only as repr() literals
+    return [namespace[RULE_FUNC.format(i)] for i in range(len(codes))]

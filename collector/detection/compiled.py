@@ -52,9 +52,9 @@ class CompiledRules:
         generated = generate(conditions)
         index = RuleIndex(conditions)
         fields = sorted(referenced_fields(conditions, correlations))
-        state = (marshal.dumps(generated.code), generated.leaves, index.state(), fields, len(conditions))
+        state = (marshal.dumps(generated.codes), generated.leaves, index.state(), fields)
         return cls(
-            matchers=instantiate(generated.code, generated.leaves, len(conditions)),
+            matchers=instantiate(generated.codes, generated.leaves),
             index=index,
             selection=FieldSelection(set(fields)),
             _state=state,
@@ -62,9 +62,9 @@ class CompiledRules:
 
     @classmethod
     def from_state(cls, state: tuple[Any, ...]) -> CompiledRules:
-        code, leaves, index_state, fields, count = state
+        codes, leaves, index_state, fields = state
         return cls(
-            matchers=instantiate(marshal.loads(code), leaves, count),
+            matchers=instantiate(marshal.loads(codes), leaves),
             index=RuleIndex.from_state(index_state),
             selection=FieldSelection(set(fields)),
             _state=state,

@@ -76,7 +76,7 @@ def _all_text(low: Fields, raw: Fields) -> str:
             parts: list[str] = []
             for v in low.values():
                 if v.__class__ is str:
-                    parts.append(v)  # type: ignore[arg-type]
+                    parts.append(v)
                 else:
                     parts.extend(v)
             text = "\x00".join(parts)

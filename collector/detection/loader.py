@@ -60,7 +60,16 @@ def rule_files(paths: Sequence[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file()))
+            found: list[tuple[tuple[str, ...], str]] = []
+            base = str(path)
+            for folder, dirs, names in os.walk(base):  # scandir: no stat per directory entry
+                dirs.sort()
+                for name in names:
+                    if name.endswith(RULE_SUFFIXES):
+                        full = os.path.join(folder, name)
+                        if os.path.isfile(full):
+                            found.append((tuple(os.path.relpath(full, base).split(os.sep)), full))
+            out.extend(Path(full) for _, full in sorted(found))
         elif path.exists():
             out.append(path)
     return out
@@ -245,11 +254,13 @@ def _cache_key(
 ) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(f"{_CACHE_FORMAT}|{sys.implementation.cache_tag}|{PIPELINE_VERSION}|{_sigma_version()}".encode())
+    h.update(_code_fingerprint().encode())
     h.update(f"|{status_filter}|{level_filter}".encode())
     h.update(repr(sorted((k, list(v)) for k, v in (placeholders or {}).items())).encode())
     for path in files:
-        st = path.stat()
-        h.update(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        name = os.path.abspath(path)
+        st = os.stat(name)
+        h.update(f"{name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -279,6 +290,18 @@ def load_rules(
     if cache_file is not None:
         _write_cache(cache_file, report)
     return report
+
+
+#: Modules whose code shapes the cached form: editing one invalidates every cache.
+_CACHE_SHAPING = ("ir.py", "pipeline.py", "loader.py", "codegen.py", "compiled.py", "index.py", "specs.py")
+
+
+def _code_fingerprint() -> str:
+    h = hashlib.blake2b(digest_size=12)
+    here = Path(__file__).parent
+    for name in _CACHE_SHAPING:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
 
 
 def _sigma_version() -> str:

@@ -71,7 +71,8 @@ def flow(src: str, dst: str, port: int, second: int) -> dict[str, Any]:
 
 def test_ssh_brute_force(engine_factory: Any) -> None:
     lines = [
-        f"Jan 10 12:00:{i:02d} web1 sshd[1{i}]: Failed password for invalid user u{i} from 203.0.113.5 port 4{i} ssh2"
+        # one account guessed ten times (ten different accounts would be password spraying, its own rule)
+        f"Jan 10 12:00:{i:02d} web1 sshd[1{i}]: Failed password for invalid user oracle from 203.0.113.5 port 4{i} ssh2"
         for i in range(10)
     ]
     alerts = engine_factory().process([auth(x) for x in lines])
@@ -110,7 +111,7 @@ def test_useradd(engine_factory: Any) -> None:
     assert [a.rule_id for a in alerts] == [USERADD]
     assert alerts[0].user_name == "backdoor"
     group = "Jan 10 12:00:01 web1 groupadd[99]: new group: name=ops, GID=1002"
-    assert fired(engine, [auth(group)]) == []
+    assert USERADD not in fired(engine, [auth(group)])  # a new group is the group-created rule's business
 
 
 def test_port_scan_and_near_miss(engine_factory: Any) -> None:
