@@ -9,8 +9,8 @@ What it does, in order:
 1. ``expand`` placeholders (``%name%``) are replaced from the configured placeholder values;
    unresolved ones stay and the loader skips the rule with a reason.
 2. Windows rules (``product: windows``): Sigma's Sysmon-style field ``X`` becomes
-   ``winlog.event_data.X`` (our normaliser keeps every EventData field verbatim there), except the
-   System fields (``EventID`` -> ``event.code``, ``Channel`` -> ``winlog.channel``, ...).
+   ``winlog.event_data.X`` (our normaliser keeps every EventData field verbatim there), except dotted
+   names, which are already ECS or ``soc.*`` enrichment fields, and the System fields (``EventID`` -> ``event.code``, ``Channel`` -> ``winlog.channel``, ...).
    ``process_creation`` maps ``Image``/``ParentImage`` to both the Sysmon name and the Security
    4688 name (``NewProcessName``/``ParentProcessName``), as Zircolite and Hayabusa do, so
    Sysmon-written rules also fire on 4688.
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pySigma loads only when rules are built, not when cached rules run
     from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 
-PIPELINE_VERSION = "soc-ecs-2"
+PIPELINE_VERSION = "soc-ecs-3"
 LOGSOURCE_ITEM_PREFIX = "soc_logsource_"
 EVENT_DATA_PREFIX = "winlog.event_data."
 
@@ -206,7 +206,8 @@ def build_pipeline(placeholders: Mapping[str, Sequence[str]] | None = None) -> P
             identifier="soc_windows_event_data",
             transformation=AddFieldnamePrefixTransformation(EVENT_DATA_PREFIX),
             rule_conditions=[LogsourceCondition(product="windows")],
-            field_name_conditions=[ExcludeFieldCondition(fields=[r"^(event|winlog)\."], mode="re")],
+            # a dotted name is already an ECS/soc field (event.code, soc.source_zone), never an EventData name
+            field_name_conditions=[ExcludeFieldCondition(fields=[r".*\."], mode="re")],
         ),
     ]
     items += _logsource_items()
