@@ -1,0 +1,1 @@
+"""The SOC API: the alert database, accounts, audit trail, triage endpoints and web pages."""

@@ -1,0 +1,118 @@
+"""The FastAPI application: ``create_app(config)``.
+
+Start-up migrates the database to head, so a fresh install and an upgrade are the same step.
+Every response carries strict security headers; request bodies above the configured limit are
+refused before they are read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+
+from soc_api import problems
+from soc_api.config import ApiConfig, ensure_session_secret
+from soc_api.db.migrate import upgrade
+from soc_api.db.session import make_engine, make_session_factory
+from soc_api.routers import alerts, audit, auth, health, pages
+from soc_api.services.auth import SecretBox
+from soc_api.services.tokens import TokenSigner
+from soc_api.state import AppState
+
+if TYPE_CHECKING:
+    from collector.store.base import EventStore
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _open_store(config: ApiConfig) -> EventStore | None:
+    """The configured event store; if it cannot be opened the API still starts, without raw events."""
+    settings = config.store
+    if settings is None:
+        return None
+    from collector.store.factory import open_store
+
+    try:
+        store: EventStore = open_store(settings)
+    except Exception:
+        log.warning("event store %s unavailable: alert detail will show no raw events", settings.kind, exc_info=True)
+        return None
+    return store
+
+
+def build_state(config: ApiConfig, *, migrate: bool = True) -> AppState:
+    secret = ensure_session_secret(config).get_secret_value()
+    if migrate:
+        upgrade(config.database.url)
+    engine = make_engine(config.database.url, echo=config.database.echo, pool_size=config.database.pool_size)
+    return AppState(
+        config=config,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        signer=TokenSigner(secret),
+        box=SecretBox(secret),
+        tz=ZoneInfo(config.timezone),
+        store=_open_store(config),
+    )
+
+
+def create_app(config: ApiConfig, *, migrate: bool = True) -> FastAPI:
+    state = build_state(config, migrate=migrate)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if state.store is not None:
+            state.store.close()
+        state.engine.dispose()
+
+    app = FastAPI(
+        title="SOC API",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,  # the interactive docs load scripts from a CDN; the schema stays available
+        redoc_url=None,
+    )
+    app.state.soc = state
+    problems.install(app)
+    _install_middleware(app, config)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    for router in (health.router, auth.router, alerts.router, audit.router, pages.router):
+        app.include_router(router)
+    return app
+
+
+def _install_middleware(app: FastAPI, config: ApiConfig) -> None:
+    limit = config.security.max_body_bytes
+    hsts = config.listen.tls
+
+    @app.middleware("http")
+    async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return problems.problem_response(request, 413, f"request body above {limit} bytes", "too-large")
+        if length is None and request.headers.get("transfer-encoding", "").lower() == "chunked":
+            return problems.problem_response(request, 411, "send a Content-Length", "length-required")
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        if request.url.path.startswith("/api/") or request.url.path in ("/login", "/alerts"):
+            response.headers["Cache-Control"] = "no-store"
+        if hsts:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        return response

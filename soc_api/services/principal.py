@@ -1,0 +1,71 @@
+"""Who is calling (a user or an API key), what they may do, and which sites they may see."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from soc_api.db.models import Site
+
+# Permissions are also the API-key scope names.
+ALERTS_READ = "alerts:read"
+ALERTS_TRIAGE = "alerts:triage"  # acknowledge, assign, close, bulk
+ALERTS_COMMENT = "alerts:comment"
+AUDIT_READ = "audit:read"
+USERS_MANAGE = "users:manage"
+ALL_PERMISSIONS = frozenset({ALERTS_READ, ALERTS_TRIAGE, ALERTS_COMMENT, AUDIT_READ, USERS_MANAGE})
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": ALL_PERMISSIONS,
+    "officer": frozenset({ALERTS_READ, ALERTS_TRIAGE, ALERTS_COMMENT}),
+    "approver": frozenset({ALERTS_READ, ALERTS_COMMENT}),
+    "auditor": frozenset({ALERTS_READ, AUDIT_READ}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str  # username, or "apikey:<name>"
+    kind: str  # "user" or "apikey"
+    permissions: frozenset[str]
+    sites: frozenset[str] | None  # None = every site
+    user_id: int | None = None
+    role: str | None = None
+    token_jti: str | None = None
+    via_cookie: bool = False
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def sees_site(self, site: str | None) -> bool:
+        return self.sites is None or (site is not None and site in self.sites)
+
+
+def expand_site_scope(session: Session, scope: str | None) -> frozenset[str] | None:
+    """A scope covers its site and every site below it in the ``sites`` tree."""
+    if scope is None:
+        return None
+    children: dict[str, list[str]] = {}
+    for code, parent in session.execute(select(Site.code, Site.parent_code)):
+        if parent is not None:
+            children.setdefault(parent, []).append(code)
+    seen: set[str] = set()
+    stack = [scope]
+    while stack:
+        code = stack.pop()
+        if code in seen:
+            continue
+        seen.add(code)
+        stack.extend(children.get(code, ()))
+    return frozenset(seen)
+
+
+def validate_scopes(scopes: Iterable[str]) -> list[str]:
+    out = sorted(set(scopes))
+    unknown = [s for s in out if s not in ALL_PERMISSIONS]
+    if unknown:
+        raise ValueError(f"unknown scope(s): {', '.join(unknown)}; known: {', '.join(sorted(ALL_PERMISSIONS))}")
+    return out

@@ -1,0 +1,1 @@
+"""Vietnamese lunar dates and the public-holiday working-day calendar."""

@@ -1,0 +1,1 @@
+"""Business rules of the systems package; routers stay thin over these."""

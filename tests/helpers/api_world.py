@@ -1,0 +1,54 @@
+"""The API test world: users of every role on a small site tree, and how to call as them."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from soc_api.config import ApiConfig
+from soc_api.services.auth import hash_password
+from soc_api.state import AppState
+
+PASSWORD = "mật-khẩu-đủ-dài-2025"
+# username -> (role, site scope)
+USERS: dict[str, tuple[str, str | None]] = {
+    "admin": ("admin", None),
+    "officer_hn": ("officer", "hn"),
+    "officer_hcm": ("officer", "hcm"),
+    "approver_hn": ("approver", "hn"),
+    "auditor": ("auditor", None),
+}
+
+
+@dataclass
+class Api:
+    client: TestClient
+    state: AppState
+    alert_ids: dict[str, str] = field(default_factory=dict)  # site -> alert id
+    user_ids: dict[str, int] = field(default_factory=dict)
+
+    def token(self, username: str) -> str:
+        token, _ = self.state.signer.issue(self.user_ids[username], "access", self.state.config.security.token_lifetime)
+        return token
+
+    def headers(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(username)}"}
+
+
+def make_config(db_url: str, tmp_path: Path, **security: object) -> ApiConfig:
+    return ApiConfig.model_validate(
+        {
+            "data_dir": str(tmp_path),
+            "database": {"url": db_url},
+            "security": {"session_secret": "k" * 48, "lockout_threshold": 3, **security},
+        }
+    )
+
+
+@functools.cache
+def password_hash() -> str:
+    """One real argon2 hash of PASSWORD per test run (hashing costs ~0.5 s on two cores)."""
+    return hash_password(PASSWORD)
