@@ -25,6 +25,7 @@ from soc_api.routers import alerts, audit, auth, health, pages
 from soc_api.services.auth import SecretBox
 from soc_api.services.tokens import TokenSigner
 from soc_api.state import AppState
+from soc_api.systems import routers as systems_routes
 
 if TYPE_CHECKING:
     from collector.store.base import EventStore
@@ -89,20 +90,27 @@ def create_app(config: ApiConfig, *, migrate: bool = True) -> FastAPI:
     problems.install(app)
     _install_middleware(app, config)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for router in (health.router, auth.router, alerts.router, audit.router, pages.router):
+    for router in (health.router, auth.router, alerts.router, audit.router, systems_routes.router, pages.router):
         app.include_router(router)
     return app
 
 
 def _install_middleware(app: FastAPI, config: ApiConfig) -> None:
     limit = config.security.max_body_bytes
+    upload_limit = max(limit, config.systems.max_document_bytes)
     hsts = config.listen.tls
+
+    def limit_for(request: Request) -> int:
+        """Document uploads (dossier parts) may be larger than ordinary API bodies."""
+        is_upload = request.method == "PUT" and "/documents/" in request.url.path
+        return upload_limit if is_upload else limit
 
     @app.middleware("http")
     async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return problems.problem_response(request, 413, f"request body above {limit} bytes", "too-large")
+        allowed = limit_for(request)
+        if length is not None and (not length.isdigit() or int(length) > allowed):
+            return problems.problem_response(request, 413, f"request body above {allowed} bytes", "too-large")
         if length is None and request.headers.get("transfer-encoding", "").lower() == "chunked":
             return problems.problem_response(request, 411, "send a Content-Length", "length-required")
         response = await call_next(request)

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from collector.store.settings import StoreSettings
+from soc_api.systems.settings import SystemsSettings
 from soc_common.config import ConfigError, Section, data_dir_default, load_config
 
 SECRET_FILE_NAME = "api_session_secret"
@@ -93,6 +94,7 @@ class ApiConfig(Section):
     # The event store the alert detail reads raw events from: the same ``[store]`` section as the
     # collector's (collector.store.settings.StoreSettings). Unset = alert detail without raw events.
     store: StoreSettings | None = None
+    systems: SystemsSettings = Field(default_factory=SystemsSettings)  # registry, dossiers, profiles
 
     @field_validator("timezone")
     @classmethod

@@ -16,7 +16,8 @@ ALERTS_TRIAGE = "alerts:triage"  # acknowledge, assign, close, bulk
 ALERTS_COMMENT = "alerts:comment"
 AUDIT_READ = "audit:read"
 USERS_MANAGE = "users:manage"
-ALL_PERMISSIONS = frozenset({ALERTS_READ, ALERTS_TRIAGE, ALERTS_COMMENT, AUDIT_READ, USERS_MANAGE})
+SYSTEMS_READ = "systems:read"  # read-only registry access for machines (the collector's host->system map)
+ALL_PERMISSIONS = frozenset({ALERTS_READ, ALERTS_TRIAGE, ALERTS_COMMENT, AUDIT_READ, USERS_MANAGE, SYSTEMS_READ})
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": ALL_PERMISSIONS,

@@ -1,0 +1,1 @@
+"""Assessment, schedule and improvement-action services."""

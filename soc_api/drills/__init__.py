@@ -1,0 +1,1 @@
+"""Cyber-defence and incident-response drills (diễn tập): annual plans, records, drill alerts."""

@@ -1,0 +1,1 @@
+"""Drill plan, record and drill-alert services."""

@@ -1,0 +1,1 @@
+"""Key performance indicators per site and province against the plans' yearly targets."""

@@ -1,0 +1,1 @@
+"""KPI computation services."""

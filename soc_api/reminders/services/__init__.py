@@ -1,0 +1,1 @@
+"""Reminder collection and delivery services."""

@@ -1,0 +1,1 @@
+"""Renderers of a neutral report document to DOCX, PDF and XLSX."""

@@ -1,0 +1,1 @@
+"""Report data builders (annual, quarterly)."""
