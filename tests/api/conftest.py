@@ -22,9 +22,9 @@ if _ROOT not in sys.path:
 
 from tests.helpers.alerts import make_alert  # noqa: E402
 from tests.helpers.api_world import PASSWORD, USERS, Api, make_config, password_hash  # noqa: E402
-from tests.helpers.db_fixtures import db_url, postgres_server  # noqa: E402
+from tests.helpers.db_fixtures import db_url  # noqa: E402
 
-__all__ = ["PASSWORD", "api", "db_url", "postgres_server"]
+__all__ = ["PASSWORD", "api", "db_url"]
 
 
 @pytest.fixture

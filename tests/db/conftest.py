@@ -18,9 +18,9 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tests.helpers.db_fixtures import db_url, postgres_server  # noqa: E402
+from tests.helpers.db_fixtures import db_url  # noqa: E402
 
-__all__ = ["db_url", "postgres_server", "session_factory"]
+__all__ = ["db_url", "session_factory"]
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from tests.helpers.api_world import USERS, Api, password_hash  # noqa: E402
-from tests.helpers.db_fixtures import db_url, postgres_server  # noqa: E402
+from tests.helpers.db_fixtures import db_url  # noqa: E402
 
-__all__ = ["api", "db_url", "postgres_server"]
+__all__ = ["api", "db_url"]
 
 # Extra users: approvers acting for other authorities than the dedicated unit.
 EXTRA_USERS: dict[str, tuple[str, str | None]] = {
