@@ -10,7 +10,8 @@ What it does, in order:
    unresolved ones stay and the loader skips the rule with a reason.
 2. Windows rules (``product: windows``): Sigma's Sysmon-style field ``X`` becomes
    ``winlog.event_data.X`` (our normaliser keeps every EventData field verbatim there), except dotted
-   names, which are already ECS or ``soc.*`` enrichment fields, and the System fields (``EventID`` -> ``event.code``, ``Channel`` -> ``winlog.channel``, ...).
+   names, which are already ECS or ``soc.*`` enrichment fields, and the System fields
+   (``EventID`` -> ``event.code``, ``Channel`` -> ``winlog.channel``, ...).
    ``process_creation`` maps ``Image``/``ParentImage`` to both the Sysmon name and the Security
    4688 name (``NewProcessName``/``ParentProcessName``), as Zircolite and Hayabusa do, so
    Sysmon-written rules also fire on 4688.
