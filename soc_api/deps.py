@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -65,18 +66,34 @@ def _user_principal(session: Session, user: User, jti: str, via_cookie: bool) ->
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=5)
 
 
+_touch_lock = threading.Lock()
+_touched: dict[int, datetime] = {}  # key id -> when a touch was last scheduled by this process
+
+
 def _touch_api_key(state: AppState, key_id: int, last_used: datetime | None) -> None:
-    """Record when a key was last used: at most every few minutes, in its own short transaction,
-    and best effort, so a busy database never fails the caller's read request over bookkeeping."""
+    """Record when a key was last used: at most every few minutes, best effort, off the request path.
+
+    The update runs in its own thread and transaction: the request may itself hold SQLite's write
+    lock, and waiting for it here would stall the request for the whole busy timeout.
+    """
     now = utc_now()
     if last_used is not None and now - last_used < API_KEY_TOUCH_INTERVAL:
         return
-    try:
-        with state.sessions() as session, session.begin():
-            begin_write(session)
-            session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
-    except SQLAlchemyError:
-        log.warning("could not record API key use", exc_info=True)
+    with _touch_lock:
+        previous = _touched.get(key_id)
+        if previous is not None and now - previous < API_KEY_TOUCH_INTERVAL:
+            return
+        _touched[key_id] = now
+
+    def touch() -> None:
+        try:
+            with state.sessions() as session, session.begin():
+                begin_write(session)
+                session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+        except SQLAlchemyError:
+            log.warning("could not record API key use", exc_info=True)
+
+    threading.Thread(target=touch, name="apikey-touch", daemon=True).start()
 
 
 def resolve_principal(request: Request, session: Session) -> Principal | None:
