@@ -35,6 +35,7 @@ from soc_api.state import AppState
 from soc_api.systems.calendar.holidays import VN_TZ
 from soc_api.systems.models import InformationSystem, Organisation
 from soc_api.systems.routers import CtxDep, check_if_match, etag, rules
+from soc_api.systems.services.context import RuleError
 from soc_api.systems.services.registry import list_systems
 from soc_common.ecs import utc_now
 
@@ -165,7 +166,7 @@ def add_remediation(assessment_id: int, body: ActionIn, session: SessionDep, ctx
     with rules():
         row, system = svc.visible(session, ctx.principal, assessment_id)
         if body.finding_id is not None and body.finding_id not in {f.id for f in svc.findings(session, row.id)}:
-            raise svc.RuleError("the finding is not part of this assessment", status=422, kind="validation-error")
+            raise RuleError("the finding is not part of this assessment", status=422, kind="validation-error")
         action = asvc.add(session, ctx, "assessment", row.id, system.site, body)
     return asvc.action_out(action, today_vn())
 

@@ -7,6 +7,7 @@ on updates, one audit entry per change in the request's transaction.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
@@ -30,9 +31,17 @@ from soc_api.drills.services import drills as svc
 from soc_api.drills.services import marking
 from soc_api.services.principal import Principal
 from soc_api.systems.routers import MAX_FILENAME, CtxDep, check_if_match, document_body, etag, rules
+from soc_api.systems.services.access import EDIT_ROLES, require_role
+from soc_api.systems.services.context import RuleError
 from soc_common.ecs import utc_now
 
 router = APIRouter(prefix="/api/v1/drills")
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII fallback plus the UTF-8 name (Vietnamese file names are the norm)."""
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def drill_out(session: Session, drill: Drill) -> DrillOut:
@@ -192,7 +201,7 @@ def download_minutes(drill_id: int, session: SessionDep, ctx: CtxDep) -> Respons
     with rules():
         data = svc.read_minutes(ctx, drill)
     headers = {
-        "Content-Disposition": f'attachment; filename="{drill.minutes_filename}"',
+        "Content-Disposition": content_disposition(drill.minutes_filename or "minutes"),
         "X-Content-SHA256": drill.minutes_sha256 or "",
     }
     return Response(data, media_type=drill.minutes_content_type or "application/octet-stream", headers=headers)
@@ -202,7 +211,7 @@ def download_minutes(drill_id: int, session: SessionDep, ctx: CtxDep) -> Respons
 def link_incident(drill_id: int, incident_id: int, session: SessionDep, ctx: CtxDep) -> DrillOut:
     drill = _drill(session, ctx, drill_id)
     with rules():
-        svc.require_role(ctx.principal, svc.EDIT_ROLES, "linking an incident to a drill")
+        require_role(ctx.principal, EDIT_ROLES, "linking an incident to a drill")
         marking.link_incident(session, drill, incident_id, ctx.actor, ctx.source_ip)
     return drill_out(session, drill)
 
@@ -213,7 +222,7 @@ def add_action(drill_id: int, body: ActionIn, session: SessionDep, ctx: CtxDep) 
     drill = _drill(session, ctx, drill_id)
     with rules():
         if body.finding_id is not None:
-            raise svc.RuleError("drill actions have no assessment finding", status=422, kind="validation-error")
+            raise RuleError("drill actions have no assessment finding", status=422, kind="validation-error")
         action = asvc.add(session, ctx, "drill", drill.id, drill.site, body)
     return asvc.action_out(action, today_vn())
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
-from soc_api.deps import SessionDep, client_ip, require
+from soc_api.deps import SessionDep, require
 from soc_api.handover import adapters, outbox
 from soc_api.handover.keys import KeyRing, KeyRingError
 from soc_api.handover.models import HandoverReceipt, OutboxEntry
@@ -104,9 +104,7 @@ def _record(session: Any, body: BuildRequest) -> tuple[Any, str | None]:
 
 
 @router.post("/packages", response_model=OutboxItem, status_code=201)
-def build_package(
-    body: BuildRequest, request: Request, session: SessionDep, settings: SettingsDep, principal: Builder
-) -> OutboxItem:
+def build_package(body: BuildRequest, session: SessionDep, settings: SettingsDep, principal: Builder) -> OutboxItem:
     record, subject = _record(session, body)
     if body.type == "incident_report":
         subject = f"incident:{body.incident_id}" if body.report_kind == "initial" else None
@@ -125,7 +123,6 @@ def build_package(
         raise Problem(503, str(exc), kind="no-key") from None
     except PackageError as exc:
         raise Problem(422, str(exc), kind="invalid-package") from None
-    _ = client_ip(request)
     return OutboxItem.model_validate(entry)
 
 

@@ -31,9 +31,7 @@ class DeliveryResult:
     email_errors: int = 0
 
 
-def recipients(
-    session: Session, reminder: Reminder, users: list[User], scopes: dict[int, frozenset[str] | None]
-) -> list[User]:
+def recipients(reminder: Reminder, users: list[User], scopes: dict[int, frozenset[str] | None]) -> list[User]:
     out = []
     for user in users:
         if user.role not in reminder.roles:
@@ -44,14 +42,20 @@ def recipients(
     return out
 
 
-def store(session: Session, reminders: list[Reminder]) -> int:
+def store(session: Session, reminders: list[Reminder], now: datetime) -> int:
     """Insert the notifications not yet delivered to each recipient; returns how many are new."""
     users = list(session.scalars(select(User).where(User.is_active.is_(True))))
     scopes = {u.id: expand_site_scope(session, u.site_scope) for u in users}
-    have = set(session.execute(select(Notification.user_id, Notification.dedup_key)).tuples())
+    keys = sorted({r.dedup_key for r in reminders})
+    have: set[tuple[int, str]] = set()
+    for start in range(0, len(keys), 500):
+        q = select(Notification.user_id, Notification.dedup_key).where(
+            Notification.dedup_key.in_(keys[start : start + 500])
+        )
+        have |= {(int(u), str(k)) for u, k in session.execute(q)}
     created = 0
     for reminder in reminders:
-        for user in recipients(session, reminder, users, scopes):
+        for user in recipients(reminder, users, scopes):
             if (user.id, reminder.dedup_key) in have:
                 continue
             have.add((user.id, reminder.dedup_key))
@@ -66,6 +70,7 @@ def store(session: Session, reminders: list[Reminder]) -> int:
                     due_date=reminder.due_date,
                     object_type=reminder.object_type,
                     object_id=reminder.object_id,
+                    created_at=now,
                 )
             )
             created += 1

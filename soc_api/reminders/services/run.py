@@ -34,7 +34,7 @@ def run_reminders(
     with sessions() as session, session.begin():
         begin_write(session)
         reminders = collect_all(session, ctx, obligations, settings, ctx.calendar(), today)
-        result.created = store(session, reminders)
+        result.created = store(session, reminders, now)
     with sessions() as session, session.begin():
         begin_write(session)
         result.emailed, result.email_errors = send_pending(session, settings.smtp, now, settings.email_retry_days)

@@ -195,7 +195,7 @@ def build(data: AnnualData, reporting_unit: str, owner_name: str, approve_all_by
             ]
             for i, r in enumerate(data.rows, start=1)
         ],
-        widths=[0.5, 2.4, 1.5, 1.5, 0.8, 1.3, 1.5, 1.5, 1.1, 1.5, 1.1, 1.5],
+        widths=[0.6, 2.4, 1.5, 1.5, 0.8, 1.3, 1.5, 1.5, 1.1, 1.5, 1.1, 1.5],
     )
     classified = sum(1 for r in data.rows if r.level is not None)
     summary = Table(
