@@ -13,6 +13,7 @@ import argparse
 import gzip
 import json
 import multiprocessing as mp
+import os
 import resource
 import ssl
 import sys
@@ -40,9 +41,7 @@ def make_event(client: int, i: int) -> dict[str, object]:
     ev["host"] = {"name": f"pc-{client:03d}", "ip": [f"10.1.{client}.{i % 250 + 1}"]}
     ev["source"] = {"ip": f"203.0.113.{i % 250 + 1}", "port": 40000 + i % 20000}
     ev["user"] = {"name": f"user{i % 50}"}
-    ev["message"] = (
-        f"Failed password for user{i % 50} from 203.0.113.{i % 250 + 1} port {40000 + i % 20000} ssh2"
-    )
+    ev["message"] = f"Failed password for user{i % 50} from 203.0.113.{i % 250 + 1} port {40000 + i % 20000} ssh2"
     return ev
 
 
@@ -61,9 +60,7 @@ def enroll(url: str, ca: str, token: str, folder: Path, name: str) -> None:
     resp.raise_for_status()
     (folder / f"{name}.crt").write_text(resp.json()["certificate"])
     (folder / f"{name}.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
 
 
@@ -80,9 +77,7 @@ def agent_process(
 ) -> None:
     bodies = []
     for first in range(0, events, batch):
-        lines = "".join(
-            json.dumps(make_event(client, i)) + "\n" for i in range(first, min(events, first + batch))
-        )
+        lines = "".join(json.dumps(make_event(client, i)) + "\n" for i in range(first, min(events, first + batch)))
         data = lines.encode()
         bodies.append(gzip.compress(data, 1) if compress else data)
     ctx = ssl.create_default_context(cafile=ca)
@@ -147,7 +142,9 @@ def main() -> None:
         ]
         for p in procs:
             p.start()
+        cpu_started = time.process_time()
         results = [ctxq.get(timeout=600) for _ in procs]
+        collector_cpu = time.process_time() - cpu_started
         for p in procs:
             p.join()
         elapsed = max(r[3] for r in results) - min(r[2] for r in results)
@@ -169,6 +166,9 @@ def main() -> None:
     print(f"{'agents started late by s':<28} {max(0.0, late):.2f}")
     print(f"{'events/s':<28} {rate:,.0f}")
     print(f"{'collector peak RSS MiB':<28} {rss_mib:.0f}")
+    print(f"{'collector CPU us/event':<28} {collector_cpu / max(accepted, 1) * 1e6:.1f}")
+    print(f"{'events per collector CPU-s':<28} {accepted / max(collector_cpu, 1e-9):,.0f}")
+    print(f"{'nproc / load average':<28} {os.cpu_count()} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if stored != accepted:
         print("MISMATCH: store count differs from acknowledged events", file=sys.stderr)
         sys.exit(1)

@@ -11,6 +11,7 @@ against a real Elasticsearch.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -79,7 +80,8 @@ def make_events(n: int) -> list[Event]:
     return [auth_event(i) if i % 2 else flow_event(i) for i in range(n)]
 
 
-def write_all(store: EventStore, events: list[Event], batch: int, threads: int) -> tuple[float, int]:
+def write_all(store: EventStore, events: list[Event], batch: int, threads: int) -> tuple[float, float, int]:
+    """Wall seconds, process CPU seconds (all threads, SQLite included) and events stored."""
     batches = [events[i : i + batch] for i in range(0, len(events), batch)]
     stored = 0
     lock = threading.Lock()
@@ -91,13 +93,22 @@ def write_all(store: EventStore, events: list[Event], batch: int, threads: int) 
             with lock:
                 stored += result.stored
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     workers = [threading.Thread(target=worker, args=(batches[k::threads],)) for k in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    return time.perf_counter() - started, stored
+    return time.perf_counter() - started, time.process_time() - cpu, stored
+
+
+def rss_mib() -> float:
+    """Peak resident set of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def timed(fn: Callable[[], Any], repeat: int = 5) -> float:
@@ -168,19 +179,27 @@ def main() -> int:
     parser.add_argument("--es-url", default=None)
     args = parser.parse_args()
     events = make_events(args.events)
-    print(f"{args.events} events (half auth, half flow), batch {args.batch}, {args.threads} writer threads")
+    # The test data alone is most of the peak RSS (about 2.5 KiB per event as Python dicts): report
+    # it so the store's own share (the difference) is visible.
+    data_rss = rss_mib()
+    print(
+        f"{args.events} events (half auth, half flow), batch {args.batch}, {args.threads} writer threads; "
+        f"nproc {os.cpu_count()}, load average {load_average()}; RSS with test data built {data_rss:.0f} MiB"
+    )
     with tempfile.TemporaryDirectory() as tmpdir:
         for kind in args.stores.split(","):
             store, close = open_bench_store(kind, Path(tmpdir), args.es_url)
             try:
-                elapsed, stored = write_all(store, events, args.batch, args.threads)
+                elapsed, cpu, stored = write_all(store, events, args.batch, args.threads)
                 store.refresh()
-                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                rss = rss_mib()
                 print(
-                    f"\n{kind}: wrote {stored} in {elapsed:.2f} s = {stored / elapsed:,.0f} events/s, "
-                    f"peak RSS {rss:.0f} MiB"
+                    f"\n{kind}: wrote {stored} in {elapsed:.2f} s = {stored / elapsed:,.0f} events/s wall; "
+                    f"CPU {cpu / max(stored, 1) * 1e6:.1f} us/event = {stored / cpu:,.0f} events per CPU-second; "
+                    f"peak RSS {rss:.0f} MiB (+{rss - data_rss:.0f} MiB over the test data); "
+                    f"load average {load_average()}"
                 )
-                redo, dup_stored = write_all(store, events[: args.batch * 5], args.batch, 1)
+                redo, _cpu, dup_stored = write_all(store, events[: args.batch * 5], args.batch, 1)
                 print(
                     f"{kind}: re-write of {args.batch * 5} duplicates: {dup_stored} stored, "
                     f"{args.batch * 5 / redo:,.0f} events/s"

@@ -7,11 +7,13 @@ agent that ends its body with a newline gets indices that match its own list.
 
 from __future__ import annotations
 
-import json
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from soc_common.ecs import Event, get
+from soc_common.ecs import Event
+from soc_common.parsers.json_codec import loads
 
 
 class BodyTooLarge(Exception):
@@ -43,27 +45,40 @@ def gunzip_limited(body: bytes, limit: int) -> bytes:
     return out
 
 
+_MISSING = object()
+
+
+def _event_id(obj: dict[str, Any]) -> Any:
+    """``event.id`` of a decoded line; a flat ``"event.id"`` key counts when there is no ``event``."""
+    ev = obj.get("event", _MISSING)
+    if ev is _MISSING:
+        return obj.get("event.id")
+    return ev.get("id") if isinstance(ev, Mapping) else None
+
+
 def parse_ndjson(body: bytes, max_error_chars: int = 200) -> ParsedBatch:
     """Split and decode an NDJSON body; never raises on content."""
     batch = ParsedBatch()
+    events, indexes, rejected = batch.events, batch.indexes, batch.rejected
     index = 0
     for raw in body.split(b"\n"):
         line = raw.strip()
         if not line:
             continue
         try:
-            obj = json.loads(line)
+            obj = loads(line)
         except (ValueError, RecursionError) as exc:
-            batch.rejected.append((index, f"invalid JSON: {str(exc)[:max_error_chars]}"))
+            rejected.append((index, f"invalid JSON: {str(exc)[:max_error_chars]}"))
         else:
-            if not isinstance(obj, dict):
-                batch.rejected.append((index, "not a JSON object"))
+            if type(obj) is not dict:
+                rejected.append((index, "not a JSON object"))
             else:
-                event_id = get(obj, "event.id")
-                if not isinstance(event_id, str | int) or isinstance(event_id, bool) or event_id == "":
-                    batch.rejected.append((index, "no event.id"))
+                event_id = _event_id(obj)
+                kind = type(event_id)
+                if (kind is not str and kind is not int) or event_id == "":
+                    rejected.append((index, "no event.id"))
                 else:
-                    batch.events.append(obj)
-                    batch.indexes.append(index)
+                    events.append(obj)
+                    indexes.append(index)
         index += 1
     return batch

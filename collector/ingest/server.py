@@ -28,14 +28,15 @@ from collector.ingest.policy import PolicyStore
 from collector.ingest.ratelimit import RateLimiter
 from collector.ingest.registry import AgentRecord, Registry, TokenRefused
 from collector.metrics import CollectorMetrics
+from collector.pipeline.fields import path, place
 from collector.pipeline.runner import Pipeline
 from collector.store.base import StoreError
-from soc_common.ecs import put
 
 log = logging.getLogger(__name__)
 
 ENROLL_MAX_BYTES = 64 * 1024
 PROTOCOL_VERSION = 1
+_AGENT_ID, _SITE = path("soc.agent_id"), path("soc.site")
 
 
 class _HttpError(Exception):
@@ -114,9 +115,7 @@ class IngestServer:
             server.socket = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
         server.server_bind()
         server.server_activate()
-        server.socket = self.ssl_context().wrap_socket(
-            server.socket, server_side=True, do_handshake_on_connect=False
-        )
+        server.socket = self.ssl_context().wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="ingest", daemon=True)
         self._thread.start()
@@ -252,10 +251,11 @@ class IngestServer:
         m.received.labels(source="agent").inc(len(batch.events) + len(batch.rejected))
         if batch.rejected:
             m.failed.labels(source="agent").inc(len(batch.rejected))
+        agent_id, site = agent.id, agent.site
         for event in batch.events:
-            put(event, "soc.agent_id", agent.id)
-            if agent.site:
-                put(event, "soc.site", agent.site)
+            place(event, _AGENT_ID, agent_id)
+            if site:
+                place(event, _SITE, site)
         rejected: list[tuple[int, str]] = list(batch.rejected)
         stored = duplicates = 0
         if batch.events:

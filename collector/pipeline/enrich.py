@@ -21,14 +21,15 @@ from typing import Protocol
 from collector.config import EnrichSettings
 from collector.pipeline.base import Processor
 from collector.pipeline.cidr import CidrMap
-from collector.pipeline.fields import dig, path, strings
-from soc_common.ecs import Event, put
+from collector.pipeline.fields import dig, path, place, strings
+from soc_common.ecs import Event
 
 log = logging.getLogger(__name__)
 
 HOST_NAME_FIELDS = tuple(path(p) for p in ("host.name", "host.hostname", "winlog.computer_name"))
 HOST_IP, OBSERVER_IP = path("host.ip"), path("observer.ip")
-SIDES = tuple((path(f"{side}.ip"), f"soc.{side}_zone") for side in ("source", "destination"))
+SIDES = tuple((path(f"{side}.ip"), path(f"soc.{side}_zone")) for side in ("source", "destination"))
+SOC_ZONE, SOC_SITE, SOC_SYSTEM = path("soc.zone"), path("soc.site"), path("soc.system_id")
 
 
 def _host_names(event: Event) -> list[str]:
@@ -74,12 +75,12 @@ class EnrichZone(Processor):
             if type(soc) is not dict or soc.get("zone") is None:
                 for ip in strings(dig(event, HOST_IP)) or strings(dig(event, OBSERVER_IP)):
                     if (zone := lookup(ip)) is not None:
-                        put(event, "soc.zone", zone)
+                        place(event, SOC_ZONE, zone)
                         break
             for parts, target in SIDES:
                 ip = dig(event, parts)
                 if type(ip) is str and (zone := lookup(ip)) is not None:
-                    put(event, target, zone)
+                    place(event, target, zone)
         return events
 
 
@@ -108,10 +109,8 @@ class EnrichSite(Processor):
     def process(self, events: list[Event]) -> list[Event]:
         for event in events:
             soc = event.get("soc")
-            if (type(soc) is not dict or soc.get("site") is None) and (
-                site := self.site_of(event)
-            ) is not None:
-                put(event, "soc.site", site)
+            if (type(soc) is not dict or soc.get("site") is None) and (site := self.site_of(event)) is not None:
+                place(event, SOC_SITE, site)
         return events
 
 
@@ -197,5 +196,5 @@ class EnrichSystem(Processor):
                 continue
             system = self.resolver.resolve(_host_names(event), strings(dig(event, HOST_IP)))
             if system is not None:
-                put(event, "soc.system_id", system)
+                place(event, SOC_SYSTEM, system)
         return events

@@ -35,3 +35,18 @@ def strings(value: Any) -> list[str]:
     if type(value) is list:
         return [v for v in value if type(v) is str]
     return []
+
+
+def place(event: dict[str, Any], parts: Path, value: Any) -> None:
+    """Set ``value`` at ``parts``, replacing anything in the way that is not an object.
+
+    The pre-split twin of :func:`soc_common.ecs.put`, which splits its dotted path on every call.
+    """
+    node = event
+    for part in parts[:-1]:
+        child = node.get(part)
+        if type(child) is not dict:
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value

@@ -15,11 +15,10 @@ from typing import Any
 
 from collector.pipeline.base import Processor
 from soc_common.ecs import ECS_VERSION, Event, add_tag, iso, parse_ts, put, stable_event_id
+from soc_common.parsers.json_codec import HAS_ORJSON, dumps_bytes
 
 _CANONICAL_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-EVENT_KINDS = frozenset(
-    {"alert", "asset", "enrichment", "event", "metric", "state", "pipeline_error", "signal"}
-)
+EVENT_KINDS = frozenset({"alert", "asset", "enrichment", "event", "metric", "state", "pipeline_error", "signal"})
 
 
 class Normalize(Processor):
@@ -44,8 +43,10 @@ class Normalize(Processor):
         return events
 
     def _one(self, event: Event, ingested: str) -> None:
-        if any("." in key for key in event if key != "@timestamp"):
-            _unflatten_top(event)
+        for key in event:
+            if "." in key and key != "@timestamp":
+                _unflatten_top(event)
+                break
         if not isinstance(event.get("event"), dict):
             bad = event.pop("event", None)
             event["event"] = {}
@@ -80,6 +81,8 @@ class Normalize(Processor):
         elif kind not in EVENT_KINDS:
             add_tag(event, "event_kind_invalid")
         ev["ingested"] = ingested
+        if _surely_short(event, self.max_field_chars):
+            return
         tags = event.get("tags")
         keep = (
             event["@timestamp"],
@@ -93,29 +96,54 @@ class Normalize(Processor):
             add_tag(event, "truncated")
 
 
+def _surely_short(event: Event, limit: int) -> bool:
+    """True when no string in ``event`` can be longer than ``limit`` characters.
+
+    A string of n characters takes at least n bytes of its document's JSON, so a document whose
+    JSON is at most ``limit`` bytes needs no walk. With orjson that encoding costs a fraction of the
+    walk (nearly every event is far below the limit); with the standard library it costs more than
+    the walk, so the walk always runs.
+    """
+    if not HAS_ORJSON:
+        return False
+    try:
+        return len(dumps_bytes(event)) <= limit
+    except (TypeError, ValueError, RecursionError, OverflowError):
+        return False
+
+
 def _unflatten_top(event: Event) -> None:
     for key in [k for k in event if "." in k and k != "@timestamp"]:
         value = event.pop(key)
         put(event, key, value)
 
 
+_LEAVES = frozenset({int, float, bool, type(None)})
+
+
 def _truncate(node: Any, limit: int) -> bool:
-    """Cut strings longer than ``limit`` in place; True if anything was cut."""
-    cut = False
+    """Cut strings longer than ``limit`` in place; True if anything was cut.
+
+    Runs on every value of every event, so leaves are classified by exact type first (plain ``str``
+    and numbers are nearly everything, and ``type(x) is`` is several times cheaper than
+    ``isinstance``); subclasses still take the ``isinstance`` route. Replacing the value of an
+    existing key does not resize a dict, so it is edited while iterated, without a copy.
+    """
     if isinstance(node, dict):
-        for key, value in list(node.items()):
-            if isinstance(value, str):
-                if len(value) > limit:
-                    node[key] = value[:limit]
-                    cut = True
-            elif isinstance(value, dict | list):
-                cut = _truncate(value, limit) or cut
+        slots: Any = node.items()
     elif isinstance(node, list):
-        for i, value in enumerate(node):
-            if isinstance(value, str):
-                if len(value) > limit:
-                    node[i] = value[:limit]
-                    cut = True
-            elif isinstance(value, dict | list):
-                cut = _truncate(value, limit) or cut
+        slots = enumerate(node)
+    else:
+        return False
+    cut = False
+    for slot, value in slots:
+        kind = type(value)
+        if kind in _LEAVES:
+            continue
+        if kind is str or isinstance(value, str):
+            if len(value) > limit:
+                node[slot] = value[:limit]
+                cut = True
+        elif value and _truncate(value, limit):
+            cut = True
     return cut

@@ -63,7 +63,7 @@ class Pipeline:
                 log.exception("processor %s failed on a batch of %d events", processor.name, len(events))
             m.processor_seconds.labels(processor=processor.name).inc(time.perf_counter() - started)
             m.processor_events.labels(processor=processor.name).inc(len(events))
-        failed = sum(1 for e in events if get(e, "soc.parse_error") is not None)
+        failed = sum(1 for e in events if _parse_failed(e))
         if failed:
             m.failed.labels(source=source).inc(failed)
         m.parsed.labels(source=source).inc(len(events) - failed)
@@ -95,6 +95,13 @@ class _SourceHandler:
         if events:
             self.pipeline.metrics.received.labels(source=self.source).inc(len(events))
             self.pipeline.handle(events, source=self.source)
+
+
+def _parse_failed(event: Event) -> bool:
+    soc = event.get("soc")
+    if type(soc) is dict:  # the normalised shape: skip the general dotted-path lookup
+        return soc.get("parse_error") is not None
+    return get(event, "soc.parse_error") is not None
 
 
 def build_processors(config: CollectorConfig, systems: SystemResolver | None = None) -> list[Processor]:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from soc_common.ecs import Event, get, parse_ts, unflatten
@@ -37,7 +38,15 @@ class Prepared:
 
 def to_epoch_us(value: Any) -> int:
     """Epoch microseconds (UTC) from an ECS timestamp: ISO string, epoch number or datetime."""
-    if type(value) is str and value.endswith("Z"):
+    if type(value) is str:
+        return _text_epoch_us(value)
+    return (parse_ts(value) - _EPOCH) // _MICROSECOND
+
+
+@lru_cache(maxsize=16384)
+def _text_epoch_us(value: str) -> int:
+    """Cached because the same texts recur: a batch shares ``event.ingested``, bursts share a millisecond."""
+    if value.endswith("Z"):
         try:  # fast path for the ECS form; Python 3.11 parses the trailing Z itself
             ts = datetime.fromisoformat(value)
         except ValueError:

@@ -63,9 +63,7 @@ _CHANGE_USER = re.compile(r"(?:change|lock|unlock) user '(?P<user>[^']+)'")
 _DELETE_USER = re.compile(r"delete user '(?P<user>[^']+)'")
 _DELETE_GROUP = re.compile(r"(?:removed group '(?P<g1>[^']+)'|group '(?P<g2>[^']+)' removed)")
 _CHAGE = re.compile(r"changed password expiry for (?P<user>\S+)")
-_PASSWD = re.compile(
-    r"password (?:for '(?P<u1>[^']+)' )?changed(?: by '(?P<by>[^']+)')?(?: for (?P<u2>\S+))?"
-)
+_PASSWD = re.compile(r"password (?:for '(?P<u1>[^']+)' )?changed(?: by '(?P<by>[^']+)')?(?: for (?P<u2>\S+))?")
 
 # --- systemd-logind -----------------------------------------------------------------------------
 _LOGIND_NEW = re.compile(r"New session (?P<id>\S+) of user (?P<user>[^\s.]+)\.?")
@@ -134,9 +132,26 @@ def _user(event: Event, name: str | None) -> None:
         event.setdefault("user", {})["name"] = name
 
 
-@functools.lru_cache(maxsize=8192)
 def normalize_ip(text: str) -> str | None:
-    """Canonical text of an IP address, or None; cached because attackers repeat themselves."""
+    """Canonical text of an IP address, or None.
+
+    Most addresses in auth logs are already canonical dotted IPv4, recognised here with string
+    operations alone; anything else goes through :mod:`ipaddress` (cached: attackers repeat).
+    """
+    parts = text.split(".")
+    if len(parts) == 4:
+        for part in parts:
+            if not (part.isdigit() and part.isascii() and len(part) <= 3) or (part[0] == "0" and len(part) > 1):
+                break
+            if int(part) > 255:
+                break
+        else:
+            return text
+    return _normalize_ip_slow(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalize_ip_slow(text: str) -> str | None:
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
@@ -276,9 +291,7 @@ def _sudo(event: Event, message: str) -> bool:
             sudo.setdefault("extra", []).append(part)
     if "command" not in sudo and error is None:
         return False
-    _set(
-        event, "sudo", "process", ["start"] if error is None else ["info"], "failure" if error else "success"
-    )
+    _set(event, "sudo", "process", ["start"] if error is None else ["info"], "failure" if error else "success")
     if error is not None:
         sudo["error"] = error
     _user(event, m["user"])

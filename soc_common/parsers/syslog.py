@@ -169,6 +169,7 @@ def _read_3164_timestamp(text: str, pos: int, opts: ParseOptions) -> tuple[str |
 
 _HOUR_CACHE: dict[tuple[Any, ...], tuple[float, datetime]] = {}
 _HOUR_CACHE_TTL = 60.0
+_SECOND_CACHE: dict[tuple[Any, ...], tuple[float, str]] = {}
 
 
 def _stamp_3164(
@@ -187,18 +188,30 @@ def _stamp_3164(
     pinned = year if year is not None else opts.default_year
     if opts.now is not None:
         base = _resolve_hour(month, day, hour, pinned, opts)
+        return iso_utc(base + timedelta(minutes=minute, seconds=second, microseconds=micro))
+    # Lines come in bursts within the same second: the finished text is cached as long as the
+    # hour it was derived from (the year choice depends on "now", so neither is cached for ever).
+    mono = time.monotonic()
+    key = (month, day, hour, pinned, opts.tz)
+    if not micro:
+        cached = _SECOND_CACHE.get((key, minute, second))
+        if cached is not None and cached[0] > mono:
+            return cached[1]
+    hit = _HOUR_CACHE.get(key)
+    if hit is not None and hit[0] > mono:
+        expires, base = hit
     else:
-        key = (month, day, hour, pinned, opts.tz)
-        mono = time.monotonic()
-        hit = _HOUR_CACHE.get(key)
-        if hit is not None and hit[0] > mono:
-            base = hit[1]
-        else:
-            base = _resolve_hour(month, day, hour, pinned, opts)
-            if len(_HOUR_CACHE) > 4096:
-                _HOUR_CACHE.clear()
-            _HOUR_CACHE[key] = (mono + _HOUR_CACHE_TTL, base)
-    return iso_utc(base + timedelta(minutes=minute, seconds=second, microseconds=micro))
+        base = _resolve_hour(month, day, hour, pinned, opts)
+        if len(_HOUR_CACHE) > 4096:
+            _HOUR_CACHE.clear()
+        expires = mono + _HOUR_CACHE_TTL
+        _HOUR_CACHE[key] = (expires, base)
+    text = iso_utc(base + timedelta(minutes=minute, seconds=second, microseconds=micro))
+    if not micro:
+        if len(_SECOND_CACHE) > 4096:
+            _SECOND_CACHE.clear()
+        _SECOND_CACHE[(key, minute, second)] = (expires, text)
+    return text
 
 
 def _resolve_hour(month: int, day: int, hour: int, pinned: int | None, opts: ParseOptions) -> datetime:

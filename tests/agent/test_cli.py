@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Collector, agent_config
+from tests.agent.support import Collector, agent_config
 from typer.testing import CliRunner
 
 from agent.cli import UNIT_SOURCE, app
@@ -113,7 +113,7 @@ def test_send_file_unknown_format_exits_2(tmp_path: Path) -> None:
 
 
 def test_no_wait_leaves_events_for_the_running_agent(collector: Collector, tmp_path: Path) -> None:
-    from conftest import wait_until
+    from tests.agent.support import wait_until
 
     from agent.runtime import Agent
 

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import Collector, agent_config, wait_until
+from tests.agent.support import Collector, agent_config, wait_until
 
 from agent.enroll import Credentials, EnrollError, enroll
 from agent.plugins import PluginRegistry
@@ -166,7 +166,7 @@ def test_collector_down_then_back_every_event_exactly_once(
 
 
 def test_agent_restart_mid_stream_loses_nothing(collector: Collector, tmp_path: Path, plugins: PluginRegistry) -> None:
-    from conftest import CountingSource
+    from tests.agent.support import CountingSource
 
     enrolled(collector, tmp_path / "agent")
     config = agent_config(
@@ -207,7 +207,7 @@ def test_agent_restart_mid_stream_loses_nothing(collector: Collector, tmp_path: 
 
 
 def test_rate_limit_429_is_honoured(tmp_path: Path) -> None:
-    from conftest import _start_collector
+    from tests.agent.support import _start_collector
 
     slow = _start_collector(tmp_path, rate_limit_eps=200, rate_limit_burst=100)
     try:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Collector, CountingSource, agent_config, wait_until
+from tests.agent.support import Collector, CountingSource, agent_config, wait_until
 
 from agent.config import AgentConfig, SourceEntry
 from agent.enroll import enroll

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ingest_harness import Stack, start_stack
+from tests.collector.ingest_harness import Stack, start_stack
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_bad_ttl_and_bad_config_are_usage_errors(cfg_file: Path, tmp_path: Path)
 def test_agent_list_and_revoke(cfg_file: Path) -> None:
     cfg = load_config(CollectorConfig, cfg_file, role="collector")
     ca = CertificateAuthority(cfg.ca_dir)
-    from ingest_harness import make_csr
+    from tests.collector.ingest_harness import make_csr
 
     registry = Registry(cfg.registry_path)
     token, _ = registry.create_token(site="dn", uses=1, ttl_seconds=60)

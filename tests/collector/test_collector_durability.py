@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ingest_harness import Agent, post_events, sample_events
+from tests.collector.ingest_harness import Agent, post_events, sample_events
 
 from collector.ingest.registry import Registry
 from collector.store.base import Query

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ingest_harness import Agent
+from tests.collector.ingest_harness import Agent
 
 from collector.config import CollectorConfig
 from collector.metrics import record_netflow_gap

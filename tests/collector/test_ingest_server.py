@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from ingest_harness import Agent, Stack, make_csr, ndjson, post_events, sample_events, start_stack
+from tests.collector.ingest_harness import Agent, Stack, make_csr, ndjson, post_events, sample_events, start_stack
 
 from collector.ingest.ca import CertificateAuthority
 from soc_common.ecs import get

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
-from store.conftest import _es_settings, osmem, osmem_client  # noqa: F401 - osmem is a fixture
+from tests.store.conftest import _es_settings, osmem, osmem_client  # noqa: F401 - osmem is a fixture
 
 from collector.store.elastic import ElasticEventStore
 

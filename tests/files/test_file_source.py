@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import Harness
+from tests.files.support import Harness
 from pydantic import ValidationError
 
 from agent.sources.files import FileSource, FileSourceSettings

@@ -21,7 +21,7 @@ from collector.store.base import EventStore
 from collector.store.elastic import ElasticEventStore
 from collector.store.settings import StoreSettings
 from collector.store.sqlite import SqliteEventStore
-from store.osmem_node import PlainJsonNode
+from tests.store.osmem_node import PlainJsonNode
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 
 from collector.store.base import Aggregation, EventStore, Exists, Not, Query, Range, Term
 from soc_common.ecs import iso
-from store.samples import BASE_TIME, make_event
+from tests.store.samples import BASE_TIME, make_event
 
 
 def ids(events: list[dict]) -> list[str]:

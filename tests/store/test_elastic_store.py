@@ -14,8 +14,8 @@ from collector.store.base import Query, StoreError
 from collector.store.elastic import ElasticEventStore
 from collector.store.elastic_mapping import caseless_field
 from collector.store.settings import StoreSettings
-from store.conftest import osmem_client
-from store.samples import make_event
+from tests.store.conftest import osmem_client
+from tests.store.samples import make_event
 
 pytestmark = pytest.mark.es
 

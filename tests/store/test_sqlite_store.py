@@ -7,7 +7,7 @@ from pathlib import Path
 
 from collector.store.base import Aggregation, Query, Term
 from collector.store.sqlite import SqliteEventStore
-from store.samples import make_event
+from tests.store.samples import make_event
 
 
 def test_events_survive_close_and_reopen(tmp_path: Path) -> None:
