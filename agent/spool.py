@@ -168,7 +168,7 @@ class Spool:
         _fsync_dir(self.directory)
 
     def _recover(self) -> None:
-        seqs = sorted(int(p.stem) for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.isdigit())
+        seqs = sorted(int(p.stem) for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.isdecimal())
         ack_seq, ack_offset = self._read_cursor()
         for seq in [s for s in seqs if s < ack_seq]:  # acknowledged before a crash, not yet deleted
             self._seg_path(seq).unlink(missing_ok=True)

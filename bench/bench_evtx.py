@@ -58,9 +58,7 @@ def main() -> None:
         for kind in ("records_json", "records"):
 
             def parse(kind: str = kind, threads: int = threads) -> int:
-                return sum(
-                    sum(1 for _ in getattr(PyEvtxParser(f, number_of_threads=threads), kind)()) for f in files
-                )
+                return sum(sum(1 for _ in getattr(PyEvtxParser(f, number_of_threads=threads), kind)()) for f in files)
 
             rows.append((f"parser {kind}, threads={threads}", *best(args.repeat, parse)))
 
@@ -74,9 +72,7 @@ def main() -> None:
             "normalize_event (given XML original)",
             *best(
                 args.repeat,
-                lambda: len(
-                    [normalize_event(d, original=o) for d, o in zip(decoded, originals, strict=True)]
-                ),
+                lambda: len([normalize_event(d, original=o) for d, o in zip(decoded, originals, strict=True)]),
             ),
         )
     )
@@ -89,9 +85,7 @@ def main() -> None:
     rows.append(
         (
             "xml_to_record + normalize (live path)",
-            *best(
-                args.repeat, lambda: len([normalize_event(xml_to_record(x), original=x) for x in originals])
-            ),
+            *best(args.repeat, lambda: len([normalize_event(xml_to_record(x), original=x) for x in originals])),
         )
     )
 
@@ -104,10 +98,7 @@ def main() -> None:
     rows.append(("read_evtx end to end (parser XML original)", *best(args.repeat, lambda: end_to_end(True))))
     rows.append(("read_evtx end to end (rendered original)", *best(args.repeat, lambda: end_to_end(False))))
 
-    print(
-        f"files: {len(files)}  nproc: {os.cpu_count()}  cpu: {cpu_model()}  "
-        f"python: {platform.python_version()}"
-    )
+    print(f"files: {len(files)}  nproc: {os.cpu_count()}  cpu: {cpu_model()}  python: {platform.python_version()}")
     print(f"{'stage':<46} {'records':>8} {'seconds':>8} {'records/s':>10}")
     for name, count, seconds in rows:
         print(f"{name:<46} {count:>8} {seconds:>8.3f} {count / seconds:>10.0f}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from collector.anomaly.cli import app as anomaly_app
 from collector.config import CollectorConfig, parse_duration
 from collector.detection.scheduled.cli import app as scheduled_app
 from soc_common.config import ConfigError, load_config
@@ -30,6 +31,7 @@ app.add_typer(agent_app, name="agent")
 app.add_typer(ca_app, name="ca")
 app.add_typer(policy_app, name="policy")
 app.add_typer(scheduled_app, name="scheduled", help="Sigma rules on a schedule over Elasticsearch (checkpointed).")
+app.add_typer(anomaly_app, name="anomaly", help="Anomaly detection: baselines and behaviour over the event store.")
 
 ConfigOption = typer.Option(None, "--config", "-c", help="collector.toml", envvar="SOC_COLLECTOR_CONFIG")
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from collector.anomaly.settings import AnomalySettings
 from collector.detection.scheduled.settings import ScheduledSettings
 from collector.store.settings import StoreSettings
 from soc_common.config import Duration, Section, data_dir_default, parse_duration
@@ -147,6 +148,7 @@ class CollectorConfig(Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     scheduled: ScheduledSettings = Field(default_factory=ScheduledSettings)  # Sigma over Elasticsearch
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings)  # baselines and behaviour detectors
 
     @field_validator("data_dir")
     @classmethod

@@ -54,12 +54,8 @@ class CollectorMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.received = Counter("soc_collector_events_received", "Records received", ["source"], registry=r)
-        self.parsed = Counter(
-            "soc_collector_events_parsed", "Records parsed into events", ["source"], registry=r
-        )
-        self.failed = Counter(
-            "soc_collector_events_failed", "Records rejected or unparsable", ["source"], registry=r
-        )
+        self.parsed = Counter("soc_collector_events_parsed", "Records parsed into events", ["source"], registry=r)
+        self.failed = Counter("soc_collector_events_failed", "Records rejected or unparsable", ["source"], registry=r)
         self.stored = Counter("soc_collector_events_stored", "Events newly stored", ["source"], registry=r)
         self.deduplicated = Counter(
             "soc_collector_events_deduplicated",
@@ -70,9 +66,7 @@ class CollectorMetrics:
         self.rejected_requests = Counter(
             "soc_collector_requests_rejected", "Ingest requests refused, by reason", ["reason"], registry=r
         )
-        self.queue_depth = Gauge(
-            "soc_collector_queue_depth", "Batches waiting, by queue", ["queue"], registry=r
-        )
+        self.queue_depth = Gauge("soc_collector_queue_depth", "Batches waiting, by queue", ["queue"], registry=r)
         self.store_latency = Histogram(
             "soc_collector_store_write_seconds",
             "Event store write latency",
@@ -98,15 +92,9 @@ class CollectorMetrics:
             ["processor"],
             registry=r,
         )
-        self.alerts = Counter(
-            "soc_collector_detection_alerts", "Alerts raised, by level", ["level"], registry=r
-        )
-        self.detection_errors = Counter(
-            "soc_collector_detection_errors", "Detection batches that failed", registry=r
-        )
-        self.alert_sink_errors = Counter(
-            "soc_collector_alert_sink_errors", "Alert batches not delivered", registry=r
-        )
+        self.alerts = Counter("soc_collector_detection_alerts", "Alerts raised, by level", ["level"], registry=r)
+        self.detection_errors = Counter("soc_collector_detection_errors", "Detection batches that failed", registry=r)
+        self.alert_sink_errors = Counter("soc_collector_alert_sink_errors", "Alert batches not delivered", registry=r)
         self.netflow_gaps = Counter(
             "soc_collector_netflow_sequence_gaps",
             "Flows missing per NetFlow/IPFIX sequence numbers",
@@ -200,9 +188,7 @@ class MetricsServer:
         return Handler
 
     def start(self) -> int:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.1,), name="metrics", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="metrics", daemon=True)
         self._thread.start()
         return self.port
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from collector import metrics as metrics_module
 from collector.config import CollectorConfig
@@ -28,6 +28,9 @@ from collector.pipeline.runner import Pipeline, build_pipeline
 from collector.pipeline.sinks import DetectionEngine, JsonlAlertSink
 from collector.store.base import EventStore
 from soc_common.alert import AlertSink
+
+if TYPE_CHECKING:
+    from collector.anomaly.service import AnomalyService
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,7 @@ class Collector:
         self._stop = threading.Event()
         self._retention: threading.Thread | None = None
         self.last_retention: dict[str, Any] = {}
+        self.anomaly: AnomalyService | None = None
 
     def start(self) -> None:
         cfg = self.config
@@ -140,6 +144,11 @@ class Collector:
         detector = load_detector(cfg)
         alert_sink = open_alert_sink(cfg) if detector is not None else None
         self.pipeline = build_pipeline(cfg, self.store, detector, alert_sink, self.metrics)
+        if cfg.anomaly.enabled:
+            from collector.anomaly.service import AnomalyService
+
+            self.anomaly = AnomalyService(cfg, self.store, alert_sink or open_alert_sink(cfg))
+            self.anomaly.start()
         self.registry = Registry(cfg.registry_path)
         self.metrics.watch_agents(self.registry.last_seen_snapshot)
         if cfg.ingest.enabled:
@@ -222,6 +231,8 @@ class Collector:
                 log.exception("%s receiver did not stop cleanly", name)
         if self._retention:
             self._retention.join(timeout=5)
+        if self.anomaly:
+            self.anomaly.stop()  # before the store closes: a cycle in progress still reads it
         if self.pipeline:
             self.pipeline.close()
         if self.metrics_server:

@@ -339,9 +339,12 @@ def wan_to_internet() -> Scenario:
 
 
 def office_day() -> Scenario:
-    sc = Scenario("office-day", "none: benign office background (DNS, HTTPS, SMB, NTP)")
+    """Benign background that follows the zone plan: office PCs (192.168.1.0/24) may browse the
+    Internet and use the data centre; party-WAN PCs (10.10.2.0/24) talk only to the data centre."""
+    sc = Scenario("office-day", "none: benign office and party-WAN background (DNS, HTTPS, SMB, NTP)")
     rnd = random.Random(SEED)
-    resolver, fileserver, ntp = "10.10.1.2", "10.0.0.20", "10.0.0.123"
+    office_resolver, dc_resolver = "192.168.1.2", "10.0.0.53"
+    fileserver, ntp, portal = "10.0.0.20", "10.0.0.123", "10.0.0.80"
     sites = {
         "www.example.com": "203.0.113.80",
         "mail.example.org": "203.0.113.25",
@@ -350,18 +353,18 @@ def office_day() -> Scenario:
     t = BASE_TIME
     ident = 100
     for minute in range(30):
-        client = f"10.10.1.{10 + minute % 5}"
+        client = f"192.168.1.{10 + minute % 5}"
         site = list(sites)[minute % 3]
         sport = 30000 + minute
         ident += 1
-        dns_exchange(sc, client, resolver, sport, t, site, "A", answer=sites[site], ident=ident)
+        dns_exchange(sc, client, office_resolver, sport, t, site, "A", answer=sites[site], ident=ident)
         tcp_session(sc, client, sites[site], 40000 + minute, 443, t + 0.05, [client_hello(site)], [SERVER_HELLO])
         sc.tls_hellos += 1
         sc.tls_server_names.add(site)
         if minute % 10 == 0:
             ident += 1
             dns_exchange(
-                sc, client, resolver, sport + 1000, t + 0.5, "wpad.office.example.com", "A", rcode=3, ident=ident
+                sc, client, office_resolver, sport + 1000, t + 0.5, "wpad.office.example.com", "A", rcode=3, ident=ident
             )
         smb = b"\x00\x00\x00\x40\xfeSMB" + bytes(rnd.randrange(256) for _ in range(56))
         tcp_session(sc, client, fileserver, 45000 + minute, 445, t + 1, [smb, smb], [smb, smb])
@@ -370,6 +373,18 @@ def office_day() -> Scenario:
             sc.add(ether() / IP(src=client, dst=ntp) / UDP(sport=123, dport=123) / Raw(ntp_req), t + 2)
             sc.add(ether() / IP(src=ntp, dst=client) / UDP(sport=123, dport=123) / Raw(b"\x24" + bytes(47)), t + 2.001)
             sc.flow(17, client, 123, ntp, 123)
+        if minute % 3 == 1:  # a party-WAN PC uses the data-centre portal through the data-centre resolver
+            wan = f"10.10.2.{21 + minute % 2}"
+            ident += 1
+            dns_exchange(
+                sc, wan, dc_resolver, sport + 2000, t + 10, "intranet.example.org", "A", answer=portal, ident=ident
+            )
+            tcp_session(
+                sc, wan, portal, 41000 + minute, 443, t + 10.05, [client_hello("intranet.example.org")], [SERVER_HELLO]
+            )
+            sc.tls_hellos += 1
+            sc.tls_server_names.add("intranet.example.org")
+            tcp_session(sc, wan, fileserver, 46000 + minute, 445, t + 11, [smb], [smb])
         t += 60
     return sc
 

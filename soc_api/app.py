@@ -10,18 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request, Response
-from fastapi.staticfiles import StaticFiles
 
-from soc_api import problems
+from soc_api import problems, web
 from soc_api.config import ApiConfig, ensure_session_secret
 from soc_api.db.migrate import upgrade
 from soc_api.db.session import make_engine, make_session_factory
-from soc_api.routers import alerts, audit, auth, health, pages
+from soc_api.routers import alerts, audit, auth, health
 from soc_api.services.auth import SecretBox
 from soc_api.services.tokens import TokenSigner
 from soc_api.state import AppState
@@ -31,7 +29,6 @@ if TYPE_CHECKING:
     from collector.store.base import EventStore
 
 log = logging.getLogger(__name__)
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -89,9 +86,9 @@ def create_app(config: ApiConfig, *, migrate: bool = True) -> FastAPI:
     app.state.soc = state
     problems.install(app)
     _install_middleware(app, config)
-    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for router in (health.router, auth.router, alerts.router, audit.router, systems_routes.router, pages.router):
+    for router in (health.router, auth.router, alerts.router, audit.router, systems_routes.router):
         app.include_router(router)
+    web.install(app)  # pages, /static
     return app
 
 
@@ -102,7 +99,7 @@ def _install_middleware(app: FastAPI, config: ApiConfig) -> None:
 
     def limit_for(request: Request) -> int:
         """Document uploads (dossier parts) may be larger than ordinary API bodies."""
-        is_upload = request.method == "PUT" and "/documents/" in request.url.path
+        is_upload = request.method in ("PUT", "POST") and "/documents/" in request.url.path  # API or page form
         return upload_limit if is_upload else limit
 
     @app.middleware("http")

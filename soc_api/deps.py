@@ -67,7 +67,6 @@ API_KEY_TOUCH_INTERVAL = timedelta(minutes=5)
 
 
 _touch_lock = threading.Lock()
-_touched: dict[int, datetime] = {}  # key id -> when a touch was last scheduled by this process
 
 
 def _touch_api_key(state: AppState, key_id: int, last_used: datetime | None) -> None:
@@ -80,10 +79,10 @@ def _touch_api_key(state: AppState, key_id: int, last_used: datetime | None) -> 
     if last_used is not None and now - last_used < API_KEY_TOUCH_INTERVAL:
         return
     with _touch_lock:
-        previous = _touched.get(key_id)
+        previous = state.api_key_touches.get(key_id)
         if previous is not None and now - previous < API_KEY_TOUCH_INTERVAL:
             return
-        _touched[key_id] = now
+        state.api_key_touches[key_id] = now
 
     def touch() -> None:
         try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -26,3 +27,5 @@ class AppState:
     box: SecretBox
     tz: ZoneInfo
     store: EventStore | None = None
+    # API key id -> when this process last scheduled a last-used update (see deps._touch_api_key)
+    api_key_touches: dict[int, datetime] = field(default_factory=dict)

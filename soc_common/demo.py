@@ -85,8 +85,7 @@ class DemoLayout:
     def write_configs(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         zones = "\n".join(
-            f"[[enrich.zones]]\nname = {json.dumps(name)}\ncidrs = {_toml_list(cidrs)}\n"
-            for name, cidrs in DEMO_ZONES
+            f"[[enrich.zones]]\nname = {json.dumps(name)}\ncidrs = {_toml_list(cidrs)}\n" for name, cidrs in DEMO_ZONES
         )
         self.collector_toml.write_text(
             f"""# written by soc demo
@@ -153,9 +152,7 @@ def run_step(what: str, args: list[str], *, stdin: str | None = None, timeout: f
     """Run one ``soc`` command to completion; raise DemoError with its output if it fails."""
     proc = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
-        raise DemoError(
-            f"{what} failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
-        )
+        raise DemoError(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout
 
 
@@ -313,9 +310,7 @@ def run_demo(layout: DemoLayout, services: Services, *, timeout: float = 300) ->
         soc_command("collector", "run", "--config", str(layout.collector_toml)),
         logs / "collector.log",
     )
-    api = services.start(
-        "api", soc_command("api", "serve", "--config", str(layout.api_toml)), logs / "api.log"
-    )
+    api = services.start("api", soc_command("api", "serve", "--config", str(layout.api_toml)), logs / "api.log")
     wait_http(f"https://127.0.0.1:{layout.ingest_port}/health", "collector", collector)
     api_url = f"http://127.0.0.1:{layout.api_port}"
     wait_http(f"{api_url}/health", "SOC API", api)
@@ -323,9 +318,7 @@ def run_demo(layout: DemoLayout, services: Services, *, timeout: float = 300) ->
     console.print("[bold]3/6[/] enrolment token and agent enrolment (mutual TLS, pinned CA)")
     token = run_step(
         "enrolment token",
-        soc_command(
-            "collector", "token", "create", "--site", "tinh-uy", "--config", str(layout.collector_toml)
-        ),
+        soc_command("collector", "token", "create", "--site", "tinh-uy", "--config", str(layout.collector_toml)),
     ).strip()
     fingerprint = (
         run_step(
@@ -371,15 +364,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def demo_command(
-    data_dir: Path = typer.Option(
-        Path("data/demo"), "--data-dir", help="Where the demo keeps its data (wiped first)."
-    ),
-    repo: Path = typer.Option(
-        Path("."), "--repo", help="The repository checkout (rules/, pcaps/, samples/)."
-    ),
-    exit_after: bool = typer.Option(
-        False, "--exit-after", help="Stop once the alerts are shown (for scripts)."
-    ),
+    data_dir: Path = typer.Option(Path("data/demo"), "--data-dir", help="Where the demo keeps its data (wiped first)."),
+    repo: Path = typer.Option(Path("."), "--repo", help="The repository checkout (rules/, pcaps/, samples/)."),
+    exit_after: bool = typer.Option(False, "--exit-after", help="Stop once the alerts are shown (for scripts)."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for the alerts."),
 ) -> None:
     """Bring the whole SOC up on sample data: collector, detection, API, and an agent replaying samples."""
@@ -401,9 +388,7 @@ def demo_command(
             f"password [bold]{result.password}[/])\nLogs: {root / 'logs'}"
         )
         if not {"pcap", "log"} <= origins:
-            console.print(
-                f"[red]expected alerts from a capture and from a log file; got {sorted(origins)}[/]"
-            )
+            console.print(f"[red]expected alerts from a capture and from a log file; got {sorted(origins)}[/]")
             raise typer.Exit(1)
         if exit_after:
             return

@@ -87,9 +87,7 @@ def check_tls_endpoint(role: str, url: str, ca_file: Path | None, timeout: float
     yield Finding(role, name, status, f"TLS verified, certificate expires in {days} days")
 
 
-def _run_role(
-    role: str, loader: Callable[[Path | None], Any], checks: list[Check], path: Path | None
-) -> list[Finding]:
+def _run_role(role: str, loader: Callable[[Path | None], Any], checks: list[Check], path: Path | None) -> list[Finding]:
     try:
         config = loader(path)
     except ConfigError as exc:
@@ -101,9 +99,7 @@ def _run_role(
         try:
             findings.extend(check(config))
         except Exception as exc:  # a broken check must not hide the others
-            findings.append(
-                Finding(role, getattr(check, "__name__", "check"), "fail", f"{type(exc).__name__}: {exc}")
-            )
+            findings.append(Finding(role, getattr(check, "__name__", "check"), "fail", f"{type(exc).__name__}: {exc}"))
     return findings
 
 

@@ -126,9 +126,7 @@ def _database(role: str, url: str) -> Iterator[Finding]:
     if current == head:
         yield Finding(role, "database", "ok", f"schema at {current}")
     else:
-        yield Finding(
-            role, "database", "fail", f"schema at {current}, latest is {head}: run 'soc api migrate'"
-        )
+        yield Finding(role, "database", "fail", f"schema at {current}, latest is {head}: run 'soc api migrate'")
 
 
 def collector_database(cfg: Any) -> Iterator[Finding]:

@@ -84,8 +84,8 @@ def _split_host(host: str) -> tuple[str, int | None]:
     if host.startswith("["):
         addr, _, rest = host[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""
-        return addr, int(port_text) if port_text.isdigit() and int(port_text) < 65536 else None
+        return addr, int(port_text) if port_text.isdecimal() and int(port_text) < 65536 else None
     name, sep, port_text = host.rpartition(":")
-    if sep and port_text.isdigit() and int(port_text) < 65536 and ":" not in name:
+    if sep and port_text.isdecimal() and int(port_text) < 65536 and ":" not in name:
         return name.lower(), int(port_text)
     return host.lower(), None

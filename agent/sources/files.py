@@ -76,9 +76,7 @@ class FileSourceSettings(Section):
     timezone: str | None = Field(default=None, description="zone of timestamps without one; default: host")
     tags: list[str] = Field(default_factory=list)
     fields: dict[str, str] = Field(default_factory=dict, description="extra labels (``labels.*``)")
-    offsets_file: str | None = Field(
-        default=None, description="default: <data dir>/agent/offsets/<name>.json"
-    )
+    offsets_file: str | None = Field(default=None, description="default: <data dir>/agent/offsets/<name>.json")
 
     @field_validator("multiline")
     @classmethod
@@ -207,9 +205,7 @@ class FileSource(Source):
         now = time.monotonic()
         for path, st in self._discover().items():
             key = f"{st.st_dev}:{st.st_ino}"
-            self._open(
-                path, st, saved.pop(key, None), start_at_end=first_run and self.settings.start_at == "end"
-            )
+            self._open(path, st, saved.pop(key, None), start_at_end=first_run and self.settings.start_at == "end")
         for pos in saved.values():
             rotated = self._find_rotated(pos)
             if rotated is None:
@@ -315,11 +311,7 @@ class FileSource(Source):
             st = os.fstat(fh.fileno())
             fp_len = min(st.st_size, FINGERPRINT_BYTES)
             fp = _fingerprint(fh, fp_len)
-            if (
-                saved is not None
-                and saved.fp_len <= st.st_size
-                and _fingerprint(fh, saved.fp_len) == saved.fp
-            ):
+            if saved is not None and saved.fp_len <= st.st_size and _fingerprint(fh, saved.fp_len) == saved.fp:
                 pos = saved
                 pos.path = path
                 if pos.offset > st.st_size:  # truncated while we were away

@@ -229,7 +229,7 @@ def journal_record_to_event(record: Mapping[str, Any], host_id: str = "") -> Eve
     if name:
         process["name"] = name
     pid = text("_PID") or text("SYSLOG_PID")
-    if pid and pid.isdigit():
+    if pid and pid.isdecimal():
         process["pid"] = int(pid)
     for field, target in (("_EXE", "executable"), ("_CMDLINE", "command_line")):
         value = text(field)
@@ -239,12 +239,12 @@ def journal_record_to_event(record: Mapping[str, Any], host_id: str = "") -> Eve
         event["process"] = process
     syslog: dict[str, Any] = {}
     priority = text("PRIORITY")
-    if priority and priority.isdigit() and int(priority) < 8:
+    if priority and priority.isdecimal() and int(priority) < 8:
         code = int(priority)
         syslog["severity"] = {"code": code, "name": SEVERITY_NAMES[code]}
         event["log"] = {"level": SEVERITY_NAMES[code]}
     facility = text("SYSLOG_FACILITY")
-    if facility and facility.isdigit() and int(facility) < len(FACILITY_NAMES):
+    if facility and facility.isdecimal() and int(facility) < len(FACILITY_NAMES):
         syslog["facility"] = {"code": int(facility), "name": FACILITY_NAMES[int(facility)]}
     if name:
         syslog["appname"] = name
@@ -311,7 +311,7 @@ def _field_text(value: Any) -> tuple[str | None, bool]:
 
 
 def _timestamp(micros: str | None) -> str:
-    if micros and micros.isdigit():
+    if micros and micros.isdecimal():
         try:
             return iso(datetime.fromtimestamp(int(micros) / 1_000_000, UTC))
         except (OverflowError, OSError, ValueError):

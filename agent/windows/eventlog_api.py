@@ -68,9 +68,7 @@ class _Win32Subscription:
                 if start_at == "oldest"
                 else win32evtlog.EvtSubscribeToFutureEvents
             )
-            self._handle = win32evtlog.EvtSubscribe(
-                channel, flags, SignalEvent=self._signal, Query=query or "*"
-            )
+            self._handle = win32evtlog.EvtSubscribe(channel, flags, SignalEvent=self._signal, Query=query or "*")
 
     def pull(self, max_events: int, timeout: float) -> EventBatch:
         import pywintypes

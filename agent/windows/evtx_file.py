@@ -162,9 +162,7 @@ def read_evtx(
         yield event
 
 
-def read_evtx_files(
-    paths: list[str | os.PathLike[str]], *, stats: EvtxStats | None = None
-) -> Iterator[Event]:
+def read_evtx_files(paths: list[str | os.PathLike[str]], *, stats: EvtxStats | None = None) -> Iterator[Event]:
     """All events of several files in order, one ``stats`` for the lot."""
     stats = stats if stats is not None else EvtxStats()
     for path in paths:

@@ -274,9 +274,7 @@ def sysmon_dns(event: dict[str, Any], data: Mapping[str, Any]) -> None:
 
 
 def _subject_user(event: dict[str, Any], data: Mapping[str, Any]) -> None:
-    _set_user(
-        event, value(data, "SubjectUserName"), value(data, "SubjectDomainName"), value(data, "SubjectUserSid")
-    )
+    _set_user(event, value(data, "SubjectUserName"), value(data, "SubjectDomainName"), value(data, "SubjectUserSid"))
 
 
 def security_process_create(event: dict[str, Any], data: Mapping[str, Any]) -> None:

@@ -4,6 +4,15 @@ A detector judges closed, aligned windows of ``@timestamp`` (a window is closed 
 after its end, so late batches have arrived). Per-site overrides split a run into scopes: each
 overridden site is analysed on its own with its own parameters (``soc.site`` filter), every other
 site together with the defaults, so overrides cost queries only where they exist.
+
+Catch-up (first start, or after downtime) is where the cost is, so it is bounded twice. Only
+detectors that learn baselines (``learns_from_history``) start ``initial_lookback`` back; the others
+judge fixed thresholds and start ``initial_recent`` back, since last week's scan is not worth a
+thousand queries at start-up. And a detector gets all its pending windows at once
+(:meth:`Detector.detect_range`): threshold detectors first ask the store, in one aggregation over
+the whole range, which windows could possibly hold a finding (:meth:`Detector.hot_windows`) and
+judge only those; baseline detectors read their series for the whole range in a few histograms
+(:mod:`collector.anomaly.series`).
 """
 
 from __future__ import annotations
@@ -93,6 +102,24 @@ class RunContext:
         agg = Aggregation("terms", fld, size=size, metric=metric, metric_field=metric_field)  # type: ignore[arg-type]
         return self.store.aggregate(Query(tuple(filters), start, end), agg)
 
+    def histogram(
+        self,
+        filters: Sequence[Filter],
+        start: datetime,
+        end: datetime,
+        step: float,
+        metric: str | None = None,
+        metric_field: str | None = None,
+    ) -> dict[datetime, Bucket]:
+        """Non-empty ``step``-second buckets (epoch-aligned, like the windows) keyed by bucket start."""
+        agg = Aggregation(
+            "histogram",
+            interval_seconds=int(step),
+            metric=metric,  # type: ignore[arg-type]
+            metric_field=metric_field,
+        )
+        return {b.key: b for b in self.store.aggregate(Query(tuple(filters), start, end), agg) if b.count > 0}
+
     def flows(self) -> Term:
         return Term("event.dataset", list(self.settings.flow_datasets))
 
@@ -110,29 +137,62 @@ def align(ts: datetime, seconds: float) -> datetime:
     return EPOCH + timedelta(seconds=(int((ts - EPOCH).total_seconds()) // step) * step)
 
 
+Window = tuple[datetime, datetime]
+
+
+def span(windows: Sequence[Window]) -> tuple[datetime, datetime, float]:
+    """(start, end, step seconds) of consecutive equal windows."""
+    return windows[0][0], windows[-1][1], (windows[0][1] - windows[0][0]).total_seconds()
+
+
+def windows_at(windows: Sequence[Window], starts: set[datetime]) -> list[Window]:
+    return [w for w in windows if w[0] in starts]
+
+
 class Detector(ABC):
     """A windowed detector; subclasses implement :meth:`detect` for one scope and one window."""
 
     name: str = "detector"
+    #: True for detectors whose baselines need history: they start ``initial_lookback`` back.
+    learns_from_history: bool = False
 
     def window_seconds(self, params: DetectorParams) -> float:
         return 3600.0
 
-    def windows(
-        self, ctx: RunContext, params: DetectorParams, checkpoint: datetime | None
-    ) -> list[tuple[datetime, datetime]]:
-        """Closed windows after the checkpoint (first run: from ``initial_lookback``), oldest first, capped."""
+    def windows(self, ctx: RunContext, params: DetectorParams, checkpoint: datetime | None) -> list[Window]:
+        """Closed windows after the checkpoint, oldest first, at most ``max_catchup_windows`` per run.
+
+        Without a checkpoint (first start) a baseline detector begins ``initial_lookback`` back and a
+        threshold detector ``initial_recent`` back (at least one window).
+        """
         step = self.window_seconds(params)
         last_closed = align(ctx.now - timedelta(seconds=ctx.settings.settle), step)
-        start = checkpoint or align(ctx.now - timedelta(seconds=ctx.settings.initial_lookback), step)
-        out: list[tuple[datetime, datetime]] = []
-        while (
-            start + timedelta(seconds=step) <= last_closed + timedelta(seconds=0)
-            and len(out) < ctx.settings.max_catchup_windows
-        ):
-            out.append((start, start + timedelta(seconds=step)))
-            start += timedelta(seconds=step)
-        return out
+        if checkpoint is None:
+            lookback = ctx.settings.initial_lookback if self.learns_from_history else ctx.settings.initial_recent
+            checkpoint = align(ctx.now - timedelta(seconds=max(lookback, step)), step)
+        pending = int((last_closed - checkpoint).total_seconds() // step)
+        count = max(0, min(pending, ctx.settings.max_catchup_windows))
+        return [
+            (checkpoint + timedelta(seconds=i * step), checkpoint + timedelta(seconds=(i + 1) * step))
+            for i in range(count)
+        ]
+
+    def hot_windows(self, ctx: RunContext, scope: Scope, windows: Sequence[Window]) -> list[Window]:
+        """The windows that can hold a finding; the default is all of them.
+
+        Threshold detectors override this with one aggregation over the whole range: an upper
+        bound (a distinct count over the range, or over several candidates together) that stays
+        below the threshold rules a window out without judging it.
+        """
+        return list(windows)
+
+    def detect_range(self, ctx: RunContext, scope: Scope, windows: Sequence[Window], tx: StateTx) -> list[Finding]:
+        """All pending windows of one scope, oldest first."""
+        candidates = self.hot_windows(ctx, scope, windows) if len(windows) > 1 else list(windows)
+        findings: list[Finding] = []
+        for start, end in candidates:
+            findings += self.detect(ctx, scope, start, end, tx)
+        return findings
 
     def learned(
         self, ctx: RunContext, params: DetectorParams, entity_filters: Sequence[Filter], before: datetime

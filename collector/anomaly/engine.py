@@ -96,9 +96,8 @@ class AnomalyEngine:
             return [], []
         tx = StateTx(detector.name)
         findings: list[Finding] = []
-        for start, end in windows:
-            for scope in scopes:
-                findings += detector.detect(ctx, scope, start, end, tx)
+        for scope in scopes:
+            findings += detector.detect_range(ctx, scope, windows, tx)
         alerts = [self._alert(ctx, detector.name, f) for f in findings]
         fresh = self.state.unreported(a.id for a in alerts)
         new = [a for a in alerts if a.id in fresh]

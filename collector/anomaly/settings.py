@@ -15,20 +15,12 @@ in the state database and applied on top of these.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
-from soc_common.config import Section
+from soc_common.config import Duration, Section
 
-
-def _duration(value: Any) -> float:
-    from collector.config import parse_duration  # late: collector.config will import this module
-
-    return parse_duration(value)
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
 HOUR = 3600.0
 DAY = 86400.0
 
@@ -166,8 +158,9 @@ class AnomalySettings(Section):
     interval: Duration = 300.0  # how often a detection cycle runs
     # A window is judged this long after it ends, so late batches from agents are in the store.
     settle: Duration = 600.0
-    initial_lookback: Duration = 7 * DAY  # first start: learn baselines from this much stored history
-    max_catchup_windows: int = Field(default=5000, ge=1)  # windows processed per cycle when behind
+    initial_lookback: Duration = 7 * DAY  # first start: baseline detectors learn from this much history
+    initial_recent: Duration = 3 * HOUR  # first start: threshold detectors (scans, DNS, policy) judge this much
+    max_catchup_windows: int = Field(default=300, ge=1)  # windows per detector per cycle when behind
     timezone: str = "Asia/Ho_Chi_Minh"  # office hours are local
     workdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])  # Monday = 0
     external_zones: list[str] = Field(default_factory=lambda: ["internet"])

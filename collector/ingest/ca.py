@@ -138,9 +138,7 @@ class CertificateAuthority:
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
         )
 
     def _sign(self, builder: x509.CertificateBuilder) -> IssuedCert:
@@ -183,9 +181,7 @@ class CertificateAuthority:
         wanted = sorted({*names, "localhost", "127.0.0.1", "::1"})
         if cert_path.exists() and key_path.exists():
             existing = x509.load_pem_x509_certificate(cert_path.read_bytes())
-            if _san_names(existing) == wanted and existing.not_valid_after_utc > _now() + dt.timedelta(
-                days=30
-            ):
+            if _san_names(existing) == wanted and existing.not_valid_after_utc > _now() + dt.timedelta(days=30):
                 return cert_path, key_path
         key = ec.generate_private_key(ec.SECP256R1())
         sans: list[x509.GeneralName] = []

@@ -152,8 +152,7 @@ class Registry:
     def list_tokens(self) -> list[TokenRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, site, uses_left, created_at, expires_at, revoked_at, note"
-                " FROM tokens ORDER BY created_at"
+                "SELECT id, site, uses_left, created_at, expires_at, revoked_at, note FROM tokens ORDER BY created_at"
             ).fetchall()
         return [
             TokenRecord(r[0], r[1], r[2], _parse(r[3]) or _now(), _parse(r[4]) or _now(), _parse(r[5]), r[6])
@@ -215,9 +214,7 @@ class Registry:
                     _ts(now),
                 ),
             )
-        agent = AgentRecord(
-            agent_id, hostname, row[1], os_name, version, cert.serial, cert.fingerprint, now, now, None
-        )
+        agent = AgentRecord(agent_id, hostname, row[1], os_name, version, cert.serial, cert.fingerprint, now, now, None)
         return agent, cert
 
     # -- agents --------------------------------------------------------------------------------
@@ -242,9 +239,7 @@ class Registry:
 
     def get_agent(self, agent_id: str) -> AgentRecord | None:
         with self._lock:
-            row = self._db.execute(
-                f"SELECT {self._AGENT_COLUMNS} FROM agents WHERE id = ?", (agent_id,)
-            ).fetchone()
+            row = self._db.execute(f"SELECT {self._AGENT_COLUMNS} FROM agents WHERE id = ?", (agent_id,)).fetchone()
         if row is None:
             return None
         agent = self._agent(row)

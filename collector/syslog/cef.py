@@ -115,7 +115,7 @@ def apply_cef(event: Event, message: str, tz: tzinfo | None = None) -> None:
 
 def _severity(text: str) -> int | None:
     text = text.strip()
-    if text.isdigit():
+    if text.isdecimal():
         return int(text)
     return _SEVERITY_WORDS.get(text.lower())
 
@@ -127,10 +127,10 @@ def _map(event: Event, key: str, value: str, tz: tzinfo | None) -> None:
         if valid_ip(value):
             put(event, _IP_KEYS[key], value)
     elif key in _PORT_KEYS:
-        if value.isdigit() and int(value) < 65536:
+        if value.isdecimal() and int(value) < 65536:
             put(event, _PORT_KEYS[key], int(value))
     elif key in _INT_KEYS:
-        if value.isdigit():
+        if value.isdecimal():
             put(event, _INT_KEYS[key], int(value))
     elif key == "proto":
         put(event, "network.transport", value.lower())
@@ -153,7 +153,7 @@ def valid_ip(value: str) -> bool:
 def _timestamp(value: str, tz: tzinfo | None) -> str | None:
     """``rt``: epoch milliseconds or ``MMM dd yyyy HH:mm:ss`` (local time in ``tz``, else UTC)."""
     try:
-        if value.isdigit():
+        if value.isdecimal():
             ts = datetime.fromtimestamp(int(value) / 1000, UTC)
         else:
             ts = datetime.strptime(value[:20], "%b %d %Y %H:%M:%S").replace(tzinfo=tz or UTC)

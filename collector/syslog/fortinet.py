@@ -66,13 +66,13 @@ def apply_fortinet(event: Event, message: str, tz: tzinfo | None) -> None:
             if valid_ip(value):
                 put(event, _IPS[key], value)
         elif key in _PORTS or key in _INTS:
-            if value.isdigit():
+            if value.isdecimal():
                 port = int(value)
                 if key in _INTS:
                     put(event, _INTS[key], port)
                 elif port < 65536:
                     put(event, _PORTS[key], port)
-        elif key == "proto" and value.isdigit():
+        elif key == "proto" and value.isdecimal():
             put(event, "network.iana_number", value)
             put(event, "network.transport", _TRANSPORTS.get(value, value))
         elif key in _TEXT:
@@ -95,14 +95,14 @@ def _categorise(event: Event, pairs: dict[str, str]) -> None:
     if action:
         info["outcome"] = "failure" if action in _FAILURE_ACTIONS else "success"
     sent, rcvd = pairs.get("sentbyte", ""), pairs.get("rcvdbyte", "")
-    if sent.isdigit() and rcvd.isdigit():
+    if sent.isdecimal() and rcvd.isdecimal():
         put(event, "network.bytes", int(sent) + int(rcvd))
 
 
 def _timestamp(pairs: dict[str, str], tz: tzinfo | None) -> str | None:
     """``eventtime`` (epoch s/ms/us/ns) when present, else ``date``+``time`` in ``tz`` (or the log's)."""
     raw = pairs.get("eventtime", "")
-    if raw.isdigit():
+    if raw.isdecimal():
         value = int(raw)
         while value > 10**11:  # ms, us or ns -> seconds-and-fraction below
             value //= 1000

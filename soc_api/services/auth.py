@@ -130,7 +130,7 @@ def begin_totp_enrolment(user: User, box: SecretBox) -> TotpEnrolment:
 
 
 def _totp_ok(user: User, box: SecretBox, code: str, at: datetime | None = None) -> bool:
-    if not user.totp_secret_enc or not code.isdigit() or len(code) != 6:
+    if not user.totp_secret_enc or not code.isdecimal() or len(code) != 6:
         return False
     totp = pyotp.TOTP(box.open(user.totp_secret_enc))
     return bool(totp.verify(code, for_time=at or utc_now(), valid_window=1))

@@ -97,9 +97,7 @@ def _parse_auto(line: str, opts: ParseOptions) -> Event:
                 continue
             event = candidate.parse(line, opts)
         except Exception as exc:
-            return mark_failure(
-                base_event(line, RAW_DATASET), f"{candidate.name} parser error: {exc!r}", FAILURE_TAG
-            )
+            return mark_failure(base_event(line, RAW_DATASET), f"{candidate.name} parser error: {exc!r}", FAILURE_TAG)
         if "soc" in event and "parse_error" in event["soc"]:
             add_tag(event, FAILURE_TAG)
         return event

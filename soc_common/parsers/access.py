@@ -112,9 +112,7 @@ def _parse_clf_time(text: str) -> datetime:
         raise ValueError(text)
     sign = -1 if zone[0] == "-" else 1
     offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5])) * sign
-    return datetime(
-        int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=timezone(offset)
-    )
+    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=timezone(offset))
 
 
 def _unescape(text: str) -> str:

@@ -141,7 +141,7 @@ def normalize_ip(text: str) -> str | None:
     parts = text.split(".")
     if len(parts) == 4:
         for part in parts:
-            if not (part.isdigit() and part.isascii() and len(part) <= 3) or (part[0] == "0" and len(part) > 1):
+            if not (part.isdecimal() and part.isascii() and len(part) <= 3) or (part[0] == "0" and len(part) > 1):
                 break
             if int(part) > 255:
                 break
@@ -168,7 +168,7 @@ def _source(event: Event, ip: str | None, port: str | None = None) -> None:
     else:
         source["address"] = ip  # a host name (UseDNS yes) is not an IP
         source.setdefault("domain", ip)
-    if port and port.isdigit():
+    if port and port.isdecimal():
         source["port"] = int(port)
 
 

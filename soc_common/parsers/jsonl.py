@@ -38,9 +38,7 @@ def parse_json_line(line: str, opts: ParseOptions = DEFAULT_OPTIONS) -> Event:
     except (ValueError, RecursionError) as exc:
         return failed_event(line, DATASET, f"invalid JSON: {exc}", FAILURE_TAG)
     if not isinstance(obj, dict):
-        return failed_event(
-            line, DATASET, f"JSON value is a {type(obj).__name__}, not an object", FAILURE_TAG
-        )
+        return failed_event(line, DATASET, f"JSON value is a {type(obj).__name__}, not an object", FAILURE_TAG)
     event = _expand(obj)
     _protect_object_fields(event)
     event.setdefault("ecs", {}).setdefault("version", ECS_VERSION)

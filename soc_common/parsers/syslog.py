@@ -68,10 +68,10 @@ def looks_like_syslog(line: str) -> bool:
         return False
     first = line[0]
     if first == "<":
-        return len(line) > 2 and line[1].isdigit()
+        return len(line) > 2 and line[1].isdecimal()
     if line[:3] in MONTHS and line[3:4] == " ":
         return True
-    return len(line) > 20 and line[:4].isdigit() and line[4] == "-" and line[10] == "T"
+    return len(line) > 20 and line[:4].isdecimal() and line[4] == "-" and line[10] == "T"
 
 
 def _parse_into(event: Event, text: str, opts: ParseOptions, require_pri: bool) -> None:
@@ -80,7 +80,7 @@ def _parse_into(event: Event, text: str, opts: ParseOptions, require_pri: bool) 
     if text.startswith("<"):
         close = text.find(">", 1, 6)
         digits = text[1:close] if close > 0 else ""
-        if not digits.isdigit() or int(digits) > 191:
+        if not digits.isdecimal() or int(digits) > 191:
             raise _Malformed("invalid PRI part")
         _set_priority(syslog, int(digits))
         pos = close + 1
@@ -138,7 +138,7 @@ def _read_3164_timestamp(text: str, pos: int, opts: ParseOptions) -> tuple[str |
         day_part = text[pos + 4 : pos + 6]
         clock_at = pos + 7
         year: int | None = None
-        if text[clock_at + 4 : clock_at + 5] == " " and text[clock_at : clock_at + 4].isdigit():
+        if text[clock_at + 4 : clock_at + 5] == " " and text[clock_at : clock_at + 4].isdecimal():
             year = int(text[clock_at : clock_at + 4])
             clock_at += 5
         clock = text[clock_at : clock_at + 8]
@@ -148,15 +148,15 @@ def _read_3164_timestamp(text: str, pos: int, opts: ParseOptions) -> tuple[str |
         hour, minute, second = int(clock[0:2]), int(clock[3:5]), int(clock[6:8])
         end = clock_at + 8
         micro = 0
-        if text[end : end + 1] == "." and text[end + 1 : end + 2].isdigit():
+        if text[end : end + 1] == "." and text[end + 1 : end + 2].isdecimal():
             frac_end = end + 1
-            while frac_end < len(text) and text[frac_end].isdigit():
+            while frac_end < len(text) and text[frac_end].isdecimal():
                 frac_end += 1
             micro = int(text[end + 1 : frac_end][:6].ljust(6, "0"))
             end = frac_end
         stamp = _stamp_3164(month, day, hour, minute, second, micro, year, opts)
         return stamp, end
-    if text[pos : pos + 4].isdigit() and text[pos + 4 : pos + 5] == "-":
+    if text[pos : pos + 4].isdecimal() and text[pos + 4 : pos + 5] == "-":
         end = text.find(" ", pos)
         token = text[pos:] if end < 0 else text[pos:end]
         try:
@@ -269,7 +269,7 @@ def _read_tag(event: Event, syslog: dict[str, Any], text: str, pos: int) -> None
     syslog["appname"] = program
     if pid is not None:
         syslog["procid"] = pid
-        if pid.isdigit():
+        if pid.isdecimal():
             process["pid"] = int(pid)
     event["process"] = process
     event["message"] = text[i:]
@@ -299,7 +299,7 @@ def _parse_5424(event: Event, syslog: dict[str, Any], text: str, pos: int, opts:
         process["name"] = appname
     if procid != "-":
         syslog["procid"] = procid
-        if procid.isdigit():
+        if procid.isdecimal():
             process["pid"] = int(procid)
     if process:
         event["process"] = process

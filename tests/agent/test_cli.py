@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.agent.support import Collector, agent_config
 from typer.testing import CliRunner
 
 from agent.cli import UNIT_SOURCE, app
 from agent.enroll import enroll
 from agent.status import render_status, status_path, write_status
+from tests.agent.support import Collector, agent_config
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 runner = CliRunner()
@@ -113,9 +113,8 @@ def test_send_file_unknown_format_exits_2(tmp_path: Path) -> None:
 
 
 def test_no_wait_leaves_events_for_the_running_agent(collector: Collector, tmp_path: Path) -> None:
-    from tests.agent.support import wait_until
-
     from agent.runtime import Agent
+    from tests.agent.support import wait_until
 
     enroll(collector.url, collector.token(), tmp_path / "agent", ca_fingerprint=collector.fingerprint)
     log = tmp_path / "app.log"

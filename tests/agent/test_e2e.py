@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.agent.support import Collector, agent_config, wait_until
 
 from agent.enroll import Credentials, EnrollError, enroll
 from agent.plugins import PluginRegistry
@@ -14,6 +13,7 @@ from agent.runtime import Agent
 from agent.shipper import CollectorError, Shipper
 from agent.spool import Spool
 from soc_common.ecs import new_event, stable_event_id
+from tests.agent.support import Collector, agent_config, wait_until
 
 
 def numbered(n: int, start: int = 0, prefix: str = "x") -> list[dict]:

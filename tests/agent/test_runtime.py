@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.agent.support import Collector, CountingSource, agent_config, wait_until
 
 from agent.config import AgentConfig, SourceEntry
 from agent.enroll import enroll
@@ -18,6 +17,7 @@ from agent.policy import effective_config
 from agent.runtime import Agent
 from agent.status import read_status, status_path
 from soc_common.config import ConfigError
+from tests.agent.support import Collector, CountingSource, agent_config, wait_until
 
 
 @pytest.fixture

@@ -10,14 +10,14 @@ import pytest
 
 from collector.store.base import EventStore
 
-from .conftest import PCAPS, SCENARIO_T0, ListSink, collector_config, history, ingest, make_engine, replay
+from .conftest import PCAPS, SCENARIO_T0, ListSink, collector_config, ingest, make_engine, replay
 
 NOW = SCENARIO_T0 + timedelta(hours=2, minutes=30)
+SCENARIOS = ["port-scan", "host-sweep", "beaconing", "dns-tunnel", "bulk-upload", "wan-to-internet", "office-day"]
 
 
 def run_scenario(store: EventStore, tmp_path: Path, name: str) -> list[str]:
-    config = collector_config(tmp_path)
-    ingest(store, config, history() + replay(name))
+    ingest(store, collector_config(tmp_path), replay(name))
     sink = ListSink()
     report = make_engine(store, tmp_path, sink, initial_lookback=5 * 86400).run_once(NOW)
     assert report.errors == {}
@@ -26,9 +26,7 @@ def run_scenario(store: EventStore, tmp_path: Path, name: str) -> list[str]:
     return sorted({a.rule_id for a in sink.alerts})
 
 
-@pytest.mark.parametrize(
-    "name", ["port-scan", "host-sweep", "beaconing", "dns-tunnel", "bulk-upload", "wan-to-internet", "office-day"]
-)
+@pytest.mark.parametrize("name", SCENARIOS)
 def test_scenario_alerts_match_notes(store: EventStore, tmp_path: Path, name: str) -> None:
     expected = json.loads((PCAPS / f"{name}.anomaly.json").read_text(encoding="utf-8"))
     assert run_scenario(store, tmp_path, name) == sorted(expected["rule_ids"])

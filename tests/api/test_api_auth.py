@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pyotp
@@ -85,8 +86,14 @@ def test_api_key_scopes_and_site_scope(api: Api) -> None:
     r = api.client.get("/api/v1/alerts", headers={"X-API-Key": reader})
     assert r.status_code == 200
     assert [a["site"] for a in r.json()["items"]] == ["hcm"]
-    with api.state.sessions() as s:
-        assert s.scalar(select(ApiKey.last_used_at).where(ApiKey.name == "soar")) is not None
+    def last_used() -> object:
+        with api.state.sessions() as s:
+            return s.scalar(select(ApiKey.last_used_at).where(ApiKey.name == "soar"))
+
+    deadline = time.monotonic() + 10  # recorded off the request path, shortly after it
+    while last_used() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert last_used() is not None
     r = api.client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {reader}"})
     assert r.status_code == 200
     alert = api.alert_ids["hcm"]

@@ -30,9 +30,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def test_token_lifecycle(cfg_file: Path) -> None:
-    code, out, err = invoke(
-        "token", "create", "--site", "hn", "--uses", "3", "--ttl", "2h", "--config", str(cfg_file)
-    )
+    code, out, err = invoke("token", "create", "--site", "hn", "--uses", "3", "--ttl", "2h", "--config", str(cfg_file))
     assert code == 0, err
     token = out.strip()
     token_id = token.split(".")[0]

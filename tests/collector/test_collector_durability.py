@@ -15,11 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.collector.ingest_harness import Agent, post_events, sample_events
 
 from collector.ingest.registry import Registry
 from collector.store.base import Query
 from collector.store.sqlite import SqliteEventStore
+from tests.collector.ingest_harness import Agent, post_events, sample_events
 
 pytestmark = pytest.mark.slow
 

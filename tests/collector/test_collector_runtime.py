@@ -10,13 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.collector.ingest_harness import Agent
 
 from collector.config import CollectorConfig
 from collector.metrics import record_netflow_gap
 from collector.pipeline.sinks import read_jsonl_alerts
 from collector.runtime import Collector
 from soc_common.ecs import new_event
+from tests.collector.ingest_harness import Agent
 
 RULE = r"""
 title: Whoami test

@@ -36,11 +36,7 @@ def test_any_bytes_never_crash(body: bytes) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    st.lists(
-        st.one_of(good_event.map(lambda e: ("good", e)), bad_line.map(lambda b: ("bad", b))), max_size=30
-    )
-)
+@given(st.lists(st.one_of(good_event.map(lambda e: ("good", e)), bad_line.map(lambda b: ("bad", b))), max_size=30))
 def test_good_lines_around_bad_ones_are_kept_with_indexes(items: list[tuple[str, object]]) -> None:
     body = b"\n".join(json.dumps(x).encode() if kind == "good" else x for kind, x in items)  # type: ignore[misc]
     batch = parse_ndjson(body)

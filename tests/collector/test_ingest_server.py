@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from tests.collector.ingest_harness import Agent, Stack, make_csr, ndjson, post_events, sample_events, start_stack
 
 from collector.ingest.ca import CertificateAuthority
 from soc_common.ecs import get
+from tests.collector.ingest_harness import Agent, Stack, make_csr, ndjson, post_events, sample_events, start_stack
 
 
 # -- enrolment -------------------------------------------------------------------------------------
@@ -55,9 +55,7 @@ def test_expired_revoked_and_unknown_tokens_refused(stack: Stack, tmp_path: Path
 def test_bad_csr_is_400_and_does_not_use_up_token(stack: Stack, tmp_path: Path) -> None:
     token = stack.token(uses=1)
     with httpx.Client(verify=ssl.create_default_context(cafile=str(stack.ca_file))) as client:
-        resp = client.post(
-            f"{stack.url}/v1/enroll", json={"token": token, "hostname": "h", "csr": "not a csr"}
-        )
+        resp = client.post(f"{stack.url}/v1/enroll", json={"token": token, "hostname": "h", "csr": "not a csr"})
     assert resp.status_code == 400
     assert Agent(stack, tmp_path / "a", "pc").enroll(token).status_code == 200
 
@@ -139,9 +137,7 @@ def test_certificate_from_another_ca_fails_handshake(stack: Stack, tmp_path: Pat
 
     (tmp_path / "r.crt").write_text(issued.pem)
     (tmp_path / "r.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     ctx = ssl.create_default_context(cafile=str(stack.ca_file))
     ctx.load_cert_chain(tmp_path / "r.crt", tmp_path / "r.key")

@@ -162,9 +162,7 @@ def test_normalize_fixes_invariants_and_tags_problems() -> None:
     assert b["event"]["id"] == "7" and "event_kind_invalid" in b["tags"] and "timestamp_invalid" in b["tags"]
     assert get(b, "soc.original_timestamp") == "yesterday-ish"
     assert c["event"]["id"] and "event_id_assigned" in c["tags"] and c["event"]["kind"] == "event"
-    assert (
-        Normalize().process([{"message": "no id, no time"}])[0]["event"]["id"] == c["event"]["id"]
-    )  # stable
+    assert Normalize().process([{"message": "no id, no time"}])[0]["event"]["id"] == c["event"]["id"]  # stable
     assert d["@timestamp"] == "2023-11-14T22:13:20.000Z" and "malformed_event_field" in d["tags"]
     for ev in out:
         assert ev["ecs"]["version"] and ev["event"]["ingested"].endswith("Z")
@@ -191,9 +189,7 @@ def test_full_chain_order(tmp_path: Path) -> None:
     assert [p.name for p in chain] == [
         "normalize", "enrich_site", "enrich_zone", "enrich_system", "related", "threat_intel",
     ]  # fmt: skip
-    events: list[Event] = [
-        {"event": {"id": "1"}, "host": {"ip": "10.1.0.9"}, "file": {"hash": {"md5": "F" * 32}}}
-    ]
+    events: list[Event] = [{"event": {"id": "1"}, "host": {"ip": "10.1.0.9"}, "file": {"hash": {"md5": "F" * 32}}}]
     for proc in chain:
         events = proc.process(events)
     ev = events[0]

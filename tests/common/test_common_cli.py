@@ -73,9 +73,7 @@ def test_version() -> None:
         (["agent", "status"], "[shipping]\nbatch_max_events = 'many'\n", "shipping.batch_max_events"),
     ],
 )
-def test_bad_config_is_one_line_naming_key_and_file(
-    tmp_path: Path, role_args: list[str], body: str, key: str
-) -> None:
+def test_bad_config_is_one_line_naming_key_and_file(tmp_path: Path, role_args: list[str], body: str, key: str) -> None:
     config = tmp_path / "role.toml"
     config.write_text(body, encoding="utf-8")
     result = run_soc(*role_args, "--config", str(config))

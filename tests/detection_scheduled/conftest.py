@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
-from tests.store.conftest import _es_settings, osmem, osmem_client  # noqa: F401 - osmem is a fixture
 
 from collector.store.elastic import ElasticEventStore
+from tests.store.conftest import _es_settings, osmem, osmem_client  # noqa: F401 - osmem is a fixture
 
 from .helpers import ListSink
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from tests.files.support import Harness
 from pydantic import ValidationError
 
 from agent.sources.files import FileSource, FileSourceSettings
 from soc_common.ecs import Event
+from tests.files.support import Harness
 
 
 def _append(path: Path, text: str | bytes) -> None:
@@ -282,9 +282,7 @@ def test_start_at_end_only_for_files_present_at_first_run(harness: Harness, tmp_
 
 def test_parses_with_format_and_adds_tags_and_labels(harness: Harness, tmp_path: Path) -> None:
     log = tmp_path / "auth.log"
-    log.write_text(
-        "Jan  5 10:00:01 web01 sshd[1]: Failed password for root from 203.0.113.9 port 2222 ssh2\n"
-    )
+    log.write_text("Jan  5 10:00:01 web01 sshd[1]: Failed password for root from 203.0.113.9 port 2222 ssh2\n")
     harness.start(paths=[str(log)], format="authlog", tags=["linux"], fields={"team": "it"}, timezone="UTC")
     harness.wait_count(1)
     event = harness.events[0]

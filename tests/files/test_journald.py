@@ -122,9 +122,7 @@ def test_follow_map_and_resume_after_restart(tmp_path: Path) -> None:
 @needs_journal
 def test_binary_message_is_kept_and_tagged(tmp_path: Path) -> None:
     journal = tmp_path / "bin.journal"
-    _write_journal(
-        journal, [{"SYSLOG_IDENTIFIER": "x", "MESSAGE": b"bad \xff\xfe end"}], 1_704_423_601_000_000
-    )
+    _write_journal(journal, [{"SYSLOG_IDENTIFIER": "x", "MESSAGE": b"bad \xff\xfe end"}], 1_704_423_601_000_000)
     out = subprocess.run(["journalctl", f"--file={journal}", "-o", "json", "--all", "--no-pager"],
                          check=True, capture_output=True).stdout  # fmt: skip
     import json
@@ -173,11 +171,7 @@ _values: Any = st.recursive(
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.dictionaries(
-        st.sampled_from([*SSH_FAIL, "__CURSOR", "__REALTIME_TIMESTAMP", "X_Y"]) | st.text(), _values
-    )
-)
+@given(st.dictionaries(st.sampled_from([*SSH_FAIL, "__CURSOR", "__REALTIME_TIMESTAMP", "X_Y"]) | st.text(), _values))
 def test_fuzzed_records_never_raise(record: dict[str, Any]) -> None:
     event = journal_record_to_event(record, "h")
     assert "original" in event["event"] and event["@timestamp"]

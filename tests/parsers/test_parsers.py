@@ -277,9 +277,7 @@ def test_sample_auth_log_parses_completely_and_holds_the_attack() -> None:
     lines = (SAMPLES / "auth.log").read_text(encoding="utf-8").splitlines()
     events = [parse_line(line, "authlog", tz=VN, default_year=2024) for line in lines]
     assert all("tags" not in e for e in events), [e["event"]["original"] for e in events if "tags" in e]
-    assert all("action" in e["event"] for e in events), [
-        e["message"] for e in events if "action" not in e["event"]
-    ]
+    assert all("action" in e["event"] for e in events), [e["message"] for e in events if "action" not in e["event"]]
     attacker = "203.0.113.45"
     failures = [e for e in events if get(e, "event.action") == "ssh_login" and get(e, "event.outcome") == "failure"
                 and get(e, "source.ip") == attacker]  # fmt: skip
@@ -293,9 +291,7 @@ def test_sample_auth_log_parses_completely_and_holds_the_attack() -> None:
     assert [get(e, "user.name") for e in success] == ["root"]
     assert success[0]["@timestamp"] > stamps[-1]
     assert [get(e, "user.name") for e in events if get(e, "event.action") == "user_created"] == ["sysupdate"]
-    sudo_root = [
-        e for e in events if get(e, "event.action") == "sudo" and get(e, "user.effective.name") == "root"
-    ]
+    sudo_root = [e for e in events if get(e, "event.action") == "sudo" and get(e, "user.effective.name") == "root"]
     assert len(sudo_root) >= 3
 
 
@@ -323,9 +319,9 @@ def test_sample_jsonl_parses() -> None:
 # --- fuzzing ------------------------------------------------------------------------------------
 
 FORMAT_NAMES = ["auto", "syslog", "authlog", "access", "json", "raw", "nginx", "apache"]
-_syslogish = st.builds(
-    lambda pri, body: f"<{pri}>{body}", st.integers(-5, 300), st.text(max_size=80)
-) | st.builds(lambda body: f"Mar 12 13:14:02 h sshd[1]: {body}", st.text(max_size=120))
+_syslogish = st.builds(lambda pri, body: f"<{pri}>{body}", st.integers(-5, 300), st.text(max_size=80)) | st.builds(
+    lambda body: f"Mar 12 13:14:02 h sshd[1]: {body}", st.text(max_size=120)
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -46,9 +46,7 @@ class FakeEventLogApi:
         self.closed = 0
         self.subscribed: list[tuple[str, str | None, str | None]] = []
 
-    def subscribe(
-        self, channel: str, query: str | None, bookmark: str | None, start_at: StartAt
-    ) -> FakeSubscription:
+    def subscribe(self, channel: str, query: str | None, bookmark: str | None, start_at: StartAt) -> FakeSubscription:
         self.subscribed.append((channel, query, bookmark))
         if channel not in self.channels:
             raise OSError(f"The specified channel could not be found: {channel}")

@@ -193,15 +193,11 @@ def test_event_id_is_derived_from_the_record_identity(samples: Path) -> None:
     from soc_common.ecs import stable_event_id
 
     event = first(samples / "Command and Control/DE_RDP_Tunnel_5156.evtx", "4624")
-    assert event["event"]["id"] == stable_event_id(
-        "PC01.example.corp", "Security", 227701, "2019-02-13T18:02:04.426Z"
-    )
+    assert event["event"]["id"] == stable_event_id("PC01.example.corp", "Security", 227701, "2019-02-13T18:02:04.426Z")
 
 
 def test_keyword_text_is_in_the_xml_original(samples: Path) -> None:
     """``event.original`` is XML, so a keyword with single backslashes (Sigma style) matches."""
-    event = first(
-        samples / "AutomatedTestingTools/Malware/DE_timestomp_and_dll_sideloading_and_RunPersist.evtx", "1"
-    )
+    event = first(samples / "AutomatedTestingTools/Malware/DE_timestomp_and_dll_sideloading_and_RunPersist.evtx", "1")
     assert "\\Downloads\\Flash_update.exe" in event["event"]["original"]
     assert "<EventRecordID>6577</EventRecordID>" in event["event"]["original"]

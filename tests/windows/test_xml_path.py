@@ -51,10 +51,7 @@ def test_xml_path_equals_json_path(evtx_files: list[Path]) -> None:
 def test_control_characters_survive_the_xml_path(samples: Path) -> None:
     path = samples / "Discovery" / "dicovery_4661_net_group_domain_admins_target.evtx"
     records: list[Any] = list(PyEvtxParser(str(path)).records())
-    values = [
-        normalize_event(xml_to_record(r["data"]))["winlog"]["event_data"].get("PrivilegeList")
-        for r in records
-    ]
+    values = [normalize_event(xml_to_record(r["data"]))["winlog"]["event_data"].get("PrivilegeList") for r in records]
     assert any(v and "\x02" in v for v in values)
 
 

@@ -10,15 +10,16 @@ NXDOMAIN bursts are distinct failed names per client, which is what a DGA walkin
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from collector.anomaly.base import Detector, Finding, RunContext, Scope
+from collector.anomaly.base import Detector, Finding, RunContext, Scope, Window, span, windows_at
 from collector.anomaly.domains import DomainSplitter
 from collector.anomaly.settings import DetectorParams, DnsParams
 from collector.anomaly.state import StateTx
 from collector.anomaly.stats import median, shannon_entropy
-from collector.store.base import Term
+from collector.store.base import Bucket, Filter, Term
 from soc_common.ecs import iso
 
 
@@ -37,14 +38,19 @@ class DnsDetector(Detector):
         assert isinstance(params, DnsParams)
         return params.window
 
-    def detect(self, ctx: RunContext, scope: Scope, start: datetime, end: datetime, tx: StateTx) -> list[Finding]:
-        p = scope.params
-        assert isinstance(p, DnsParams)
+    @staticmethod
+    def _base(ctx: RunContext, scope: Scope) -> tuple[Filter, ...]:
+        return (Term("event.dataset", list(ctx.settings.dns_datasets)), *scope.filters())
+
+    @staticmethod
+    def _nx_base(ctx: RunContext, scope: Scope) -> tuple[Filter, ...]:
+        return (*DnsDetector._base(ctx, scope), Term("dns.response_code", "NXDOMAIN"))
+
+    @staticmethod
+    def _suspicious_parents(p: DnsParams, names: Sequence[Bucket]) -> dict[str, _Parent]:
+        """Registered domains of ``names`` with many sub-domains or several long/random names."""
         splitter = DomainSplitter(p.extra_suffixes)
         allow = {d.lower().strip(".") for d in p.allow_domains}
-        base = (Term("event.dataset", list(ctx.settings.dns_datasets)), *scope.filters())
-        names = ctx.terms(base, start, end, "dns.question.name", p.max_names)
-        truncated = len(names) >= p.max_names
         parents: dict[str, _Parent] = defaultdict(_Parent)
         for b in names:
             name = str(b.key)
@@ -59,10 +65,45 @@ class DnsDetector(Detector):
             random = len(sub) >= p.entropy_min_length and shannon_entropy(sub.replace(".", "")) >= p.entropy
             if len(name) >= p.long_name or longest >= p.long_label or random:
                 entry.suspicious.append(name)
-        findings = [
-            self._tunnel(ctx, scope, p, parent, entry, start, end, truncated)
+        return {
+            parent: entry
             for parent, entry in sorted(parents.items())
             if len(entry.subdomains) >= p.unique_subdomains or len(entry.suspicious) >= p.min_suspicious_names
+        }
+
+    def hot_windows(self, ctx: RunContext, scope: Scope, windows: Sequence[Window]) -> list[Window]:
+        """Windows holding names of a parent that is suspicious over the whole range, or NXDOMAIN
+        answers of clients at or above the burst threshold over the range (their distinct failed
+        names per window, together, bound each client's). A truncated name list gives no bound."""
+        p = scope.params
+        assert isinstance(p, DnsParams)
+        start, end, step = span(windows)
+        base = self._base(ctx, scope)
+        names = ctx.terms(base, start, end, "dns.question.name", p.max_names)
+        if len(names) >= p.max_names:
+            return list(windows)
+        hot: set[datetime] = set()
+        suspicious = [n for entry in self._suspicious_parents(p, names).values() for n in entry.names]
+        for i in range(0, len(suspicious), 1000):
+            hot |= set(ctx.histogram((*base, Term("dns.question.name", suspicious[i : i + 1000])), start, end, step))
+        nx_base = self._nx_base(ctx, scope)
+        clients = ctx.terms(nx_base, start, end, "source.ip", 10_000, "distinct", "dns.question.name")
+        bursty = [b.key for b in clients if int(b.value or 0) >= p.nxdomain_names]
+        if bursty:
+            per_window = ctx.histogram(
+                (*nx_base, Term("source.ip", bursty)), start, end, step, "distinct", "dns.question.name"
+            )
+            hot |= {at for at, b in per_window.items() if int(b.value or 0) >= p.nxdomain_names}
+        return windows_at(windows, hot)
+
+    def detect(self, ctx: RunContext, scope: Scope, start: datetime, end: datetime, tx: StateTx) -> list[Finding]:
+        p = scope.params
+        assert isinstance(p, DnsParams)
+        names = ctx.terms(self._base(ctx, scope), start, end, "dns.question.name", p.max_names)
+        truncated = len(names) >= p.max_names
+        findings = [
+            self._tunnel(ctx, scope, p, parent, entry, start, end, truncated)
+            for parent, entry in self._suspicious_parents(p, names).items()
         ]
         findings += self._nxdomain(ctx, scope, p, start, end)
         return findings
@@ -78,7 +119,7 @@ class DnsDetector(Detector):
         end: datetime,
         truncated: bool,
     ) -> Finding:
-        base = (Term("event.dataset", list(ctx.settings.dns_datasets)), *scope.filters())
+        base = self._base(ctx, scope)
         sample = entry.names[:1000]  # the clients behind the parent, found through a bounded set of its names
         clients = ctx.terms((*base, Term("dns.question.name", sample)), start, end, "source.ip", 20)
         resolvers = ctx.terms((*base, Term("dns.question.name", sample)), start, end, "destination.ip", 5)
@@ -126,11 +167,7 @@ class DnsDetector(Detector):
         )
 
     def _nxdomain(self, ctx: RunContext, scope: Scope, p: DnsParams, start: datetime, end: datetime) -> list[Finding]:
-        base = (
-            Term("event.dataset", list(ctx.settings.dns_datasets)),
-            *scope.filters(),
-            Term("dns.response_code", "NXDOMAIN"),
-        )
+        base = self._nx_base(ctx, scope)
         findings = []
         for b in ctx.terms(base, start, end, "source.ip", 10_000, "distinct", "dns.question.name"):
             distinct = int(b.value or 0)

@@ -10,37 +10,41 @@ be kept in state, and it only runs for the rare large transfers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from collector.anomaly.base import Detector, Finding, RunContext, Scope
+from collector.anomaly.base import Detector, Finding, RunContext, Scope, Window
 from collector.anomaly.netclass import is_internal_ip
-from collector.anomaly.series import SeriesBook
+from collector.anomaly.series import SeriesBook, observe
 from collector.anomaly.settings import ExfilParams
 from collector.anomaly.state import StateTx
+from collector.anomaly.stats import Baseline
 from collector.store.base import Query, Term
 from soc_common.ecs import iso
 
 
 class ExfilDetector(Detector):
     name = "exfil"
+    learns_from_history = True
 
     def detect(self, ctx: RunContext, scope: Scope, start: datetime, end: datetime, tx: StateTx) -> list[Finding]:
+        return self.detect_range(ctx, scope, [(start, end)], tx)
+
+    def detect_range(self, ctx: RunContext, scope: Scope, windows: Sequence[Window], tx: StateTx) -> list[Finding]:
         p = scope.params
         assert isinstance(p, ExfilParams)
         base = (ctx.flows(), *scope.filters(), *ctx.not_internal_destination())
-        totals = {
-            str(b.key): float(b.value or 0.0)
-            for b in ctx.terms(base, start, end, "source.ip", p.max_hosts, "sum", "source.bytes")
-        }
+        series = observe(ctx, base, windows, "source.ip", p.max_hosts, "source.bytes")
         book = SeriesBook(ctx, self.name, f"out:{scope.label}:", tx, p.weeks_kept)
         findings: list[Finding] = []
         floor = min(p.min_bytes, p.first_seen_bytes)
-        for host in sorted(set(book.entities()) | set(totals)):
-            total = totals.get(host, 0.0)
-            baseline = book.judge(host, start, p.min_samples, 1.0, p.learning_days)
-            if total >= floor:
-                findings += self._destinations(ctx, scope, p, host, baseline, start, end)
-            book.add(host, start, total)
+        for (start, end), totals in zip(windows, series, strict=True):
+            for host in sorted(set(book.entities()) | set(totals)):
+                total = totals.get(host, 0.0)
+                baseline = book.judge(host, start, p.min_samples, 1.0, p.learning_days)
+                if total >= floor:
+                    findings += self._destinations(ctx, scope, p, host, baseline, start, end)
+                book.add(host, start, total)
         return findings
 
     def _destinations(
@@ -49,13 +53,10 @@ class ExfilDetector(Detector):
         scope: Scope,
         p: ExfilParams,
         host: str,
-        baseline: object,
+        baseline: Baseline | None,
         start: datetime,
         end: datetime,
     ) -> list[Finding]:
-        from collector.anomaly.stats import Baseline
-
-        assert baseline is None or isinstance(baseline, Baseline)
         flows = (ctx.flows(), *scope.filters(), Term("source.ip", host))
         per_dest = ctx.terms(
             (*flows, *ctx.not_internal_destination()), start, end, "destination.ip", 50, "sum", "source.bytes"

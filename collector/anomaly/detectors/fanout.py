@@ -9,14 +9,15 @@ habit (inventory scanners, monitoring) learn their own level: once seen above th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from collector.anomaly.base import Detector, Finding, RunContext, Scope
+from collector.anomaly.base import Detector, Finding, RunContext, Scope, Window, span, windows_at
 from collector.anomaly.settings import DetectorParams, FanoutParams
 from collector.anomaly.state import StateTx
 from collector.anomaly.stats import median
-from collector.store.base import Term
+from collector.store.base import Filter, Term
 from soc_common.ecs import iso
 
 _SIGNALS = {
@@ -40,15 +41,46 @@ class FanoutDetector(Detector):
         assert isinstance(params, FanoutParams)
         return params.window
 
+    @staticmethod
+    def _signal_filters(ctx: RunContext, scope: Scope, p: FanoutParams, signal: str) -> tuple[Filter, ...]:
+        """Sweeps and spread count internal destinations only (where zones are configured): a browser
+        reaches dozens of CDN addresses in minutes, which is not a sweep."""
+        base: tuple[Filter, ...] = (ctx.flows(), *scope.filters())
+        internal = ctx.to_internal_zone()
+        if signal != "port_scan" and internal is not None:
+            base = (*base, internal)
+        return (*base, Term("destination.port", p.admin_ports)) if signal == "lateral_spread" else base
+
+    def hot_windows(self, ctx: RunContext, scope: Scope, windows: Sequence[Window]) -> list[Window]:
+        """Windows where some source may reach a threshold: sources at or above it over the whole range
+        are the only candidates, and their distinct count per window, taken together, bounds each one's."""
+        p = scope.params
+        assert isinstance(p, FanoutParams)
+        start, end, step = span(windows)
+        hot: set[datetime] = set()
+        for signal, (metric_field, attr, *_) in _SIGNALS.items():
+            threshold = int(getattr(p, attr))
+            filters = self._signal_filters(ctx, scope, p, signal)
+            sources = ctx.terms(filters, start, end, "source.ip", p.max_sources, "distinct", metric_field)
+            if len(sources) >= p.max_sources:
+                return list(windows)  # truncated: no bound for the sources left out
+            candidates = [b.key for b in sources if int(b.value or 0) >= threshold]
+            if not candidates:
+                continue
+            per_window = ctx.histogram(
+                (*filters, Term("source.ip", candidates)), start, end, step, "distinct", metric_field
+            )
+            hot |= {at for at, b in per_window.items() if int(b.value or 0) >= threshold}
+        return windows_at(windows, hot)
+
     def detect(self, ctx: RunContext, scope: Scope, start: datetime, end: datetime, tx: StateTx) -> list[Finding]:
         p = scope.params
         assert isinstance(p, FanoutParams)
-        base = (ctx.flows(), *scope.filters())
         allowed = set(p.allow_sources)
         findings: list[Finding] = []
         for signal, (metric_field, attr, title, tactic, technique) in _SIGNALS.items():
             threshold = int(getattr(p, attr))
-            filters = (*base, Term("destination.port", p.admin_ports)) if signal == "lateral_spread" else base
+            filters = self._signal_filters(ctx, scope, p, signal)
             buckets = ctx.terms(filters, start, end, "source.ip", p.max_sources, "distinct", metric_field)
             for b in buckets:
                 observed = int(b.value or 0)

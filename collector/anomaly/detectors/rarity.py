@@ -11,10 +11,11 @@ bounded by ``max_groups`` per level. Logon hours are a per-user histogram of loc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from collector.anomaly.base import Detector, Finding, RunContext, Scope
+from collector.anomaly.base import Detector, Finding, RunContext, Scope, Window, span, windows_at
 from collector.anomaly.settings import DetectorParams, RarityParams
 from collector.anomaly.state import StateTx
 from collector.anomaly.stats import local_slot
@@ -24,10 +25,25 @@ from soc_common.ecs import iso, parse_ts
 
 class RarityDetector(Detector):
     name = "rarity"
+    learns_from_history = True
 
     def window_seconds(self, params: DetectorParams) -> float:
         assert isinstance(params, RarityParams)
         return params.window
+
+    def hot_windows(self, ctx: RunContext, scope: Scope, windows: Sequence[Window]) -> list[Window]:
+        """Windows holding any process or logon event (first-seen sets learn from all of them)."""
+        p = scope.params
+        assert isinstance(p, RarityParams)
+        start, end, step = span(windows)
+        hot: set[datetime] = set()
+        for filters in [self._process_base(p, scope), *self._logon_filters(p, scope)]:
+            hot |= set(ctx.histogram(filters, start, end, step))
+        return windows_at(windows, hot)
+
+    @staticmethod
+    def _process_base(p: RarityParams, scope: Scope) -> tuple[Filter, ...]:
+        return (Term("event.dataset", p.process_datasets), *scope.filters())
 
     def detect(self, ctx: RunContext, scope: Scope, start: datetime, end: datetime, tx: StateTx) -> list[Finding]:
         p = scope.params
@@ -52,7 +68,7 @@ class RarityDetector(Detector):
     def _process_pairs(
         self, ctx: RunContext, scope: Scope, p: RarityParams, start: datetime, end: datetime, tx: StateTx
     ) -> list[Finding]:
-        base: tuple[Filter, ...] = (Term("event.dataset", p.process_datasets), *scope.filters())
+        base = self._process_base(p, scope)
         findings: list[Finding] = []
         cache: dict[str, set[str]] = {}
         for parent in ctx.terms(base, start, end, "process.parent.name", p.max_groups):

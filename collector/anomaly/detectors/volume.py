@@ -10,11 +10,12 @@ Each silence episode alerts once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from collector.anomaly.base import Detector, Finding, RunContext, Scope
-from collector.anomaly.series import SeriesBook
+from collector.anomaly.base import Detector, Finding, RunContext, Scope, Window
+from collector.anomaly.series import SeriesBook, observe
 from collector.anomaly.settings import VolumeParams
 from collector.anomaly.state import StateTx
 from collector.store.base import Filter, Term
@@ -32,8 +33,12 @@ DIMENSIONS: dict[str, tuple[str, str | None]] = {
 
 class VolumeDetector(Detector):
     name = "volume"
+    learns_from_history = True
 
     def detect(self, ctx: RunContext, scope: Scope, start: datetime, end: datetime, tx: StateTx) -> list[Finding]:
+        return self.detect_range(ctx, scope, [(start, end)], tx)
+
+    def detect_range(self, ctx: RunContext, scope: Scope, windows: Sequence[Window], tx: StateTx) -> list[Finding]:
         p = scope.params
         assert isinstance(p, VolumeParams)
         findings: list[Finding] = []
@@ -41,47 +46,69 @@ class VolumeDetector(Detector):
             if dim not in DIMENSIONS:
                 continue
             fld, metric = DIMENSIONS[dim]
-            filters: tuple[Filter, ...] = scope.filters()
-            if metric is not None:
-                filters = (ctx.flows(), *filters, *ctx.not_internal_destination())
-            buckets = ctx.terms(filters, start, end, fld, p.max_entities, "sum" if metric else None, metric)
-            observed = {str(b.key): float(b.value or 0.0) if metric else float(b.count) for b in buckets}
+            series = observe(ctx, self._filters(ctx, scope, dim), windows, fld, p.max_entities, metric)
             book = SeriesBook(ctx, self.name, f"{dim}:{scope.label}:", tx, p.weeks_kept)
-            for entity in sorted(set(book.entities()) | set(observed)):
-                value = observed.get(entity, 0.0)
-                base = book.judge(entity, start, p.min_samples, 1.0, p.learning_days)
-                rec = book.record(entity)
-                silent = int(rec.get("silent", 0)) + 1 if value == 0 else 0
-                alerted = bool(rec.get("alerted", False)) and value == 0
-                if base is not None:
-                    floor = p.min_spike_bytes if metric else p.min_spike_events
-                    score = base.score(value)
-                    if value >= floor and score >= p.spike_score and value >= p.spike_ratio * max(base.median, 1.0):
-                        findings.append(
-                            self._finding(
-                                ctx, scope, dim, fld, entity, "spike", value, base.as_dict(), score, start, end, filters
-                            )
-                        )
-                    if silent >= p.silence_hours and not alerted and base.median >= p.silence_min_median:
-                        alerted = True
-                        findings.append(
-                            self._finding(
-                                ctx,
-                                scope,
-                                dim,
-                                fld,
-                                entity,
-                                "silence",
-                                value,
-                                base.as_dict(),
-                                base.score(value),
-                                start,
-                                end,
-                                filters,
-                                silent,
-                            )
-                        )
-                book.add(entity, start, value, silent=silent, alerted=alerted)
+            for (start, end), observed in zip(windows, series, strict=True):
+                for entity in sorted(set(book.entities()) | set(observed)):
+                    findings += self._judge(ctx, scope, p, book, dim, entity, observed.get(entity, 0.0), start, end)
+        return findings
+
+    @staticmethod
+    def _filters(ctx: RunContext, scope: Scope, dim: str) -> tuple[Filter, ...]:
+        """Event counts: everything in the scope; byte dimensions: flows leaving the organisation."""
+        if DIMENSIONS[dim][1] is None:
+            return scope.filters()
+        return (ctx.flows(), *scope.filters(), *ctx.not_internal_destination())
+
+    def _judge(
+        self,
+        ctx: RunContext,
+        scope: Scope,
+        p: VolumeParams,
+        book: SeriesBook,
+        dim: str,
+        entity: str,
+        value: float,
+        start: datetime,
+        end: datetime,
+    ) -> list[Finding]:
+        """One entity-hour against its seasonal baseline; then the hour joins the series."""
+        fld, metric = DIMENSIONS[dim]
+        filters = self._filters(ctx, scope, dim)
+        base = book.judge(entity, start, p.min_samples, 1.0, p.learning_days)
+        rec = book.record(entity)
+        silent = int(rec.get("silent", 0)) + 1 if value == 0 else 0
+        alerted = bool(rec.get("alerted", False)) and value == 0
+        findings: list[Finding] = []
+        if base is not None:
+            floor = p.min_spike_bytes if metric else p.min_spike_events
+            score = base.score(value)
+            if value >= floor and score >= p.spike_score and value >= p.spike_ratio * max(base.median, 1.0):
+                findings.append(
+                    self._finding(
+                        ctx, scope, dim, fld, entity, "spike", value, base.as_dict(), score, start, end, filters
+                    )
+                )
+            if silent >= p.silence_hours and not alerted and base.median >= p.silence_min_median:
+                alerted = True
+                findings.append(
+                    self._finding(
+                        ctx,
+                        scope,
+                        dim,
+                        fld,
+                        entity,
+                        "silence",
+                        value,
+                        base.as_dict(),
+                        score,
+                        start,
+                        end,
+                        filters,
+                        silent,
+                    )
+                )
+        book.add(entity, start, value, silent=silent, alerted=alerted)
         return findings
 
     def _finding(

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from collector.anomaly.base import Detector, Finding, RunContext, Scope
+from collector.anomaly.base import Detector, Finding, RunContext, Scope, Window, span, windows_at
 from collector.anomaly.netclass import is_internal_ip
 from collector.anomaly.settings import DetectorParams, ZonePolicyParams, ZonePolicyRule
 from collector.anomaly.state import StateTx
@@ -30,6 +32,17 @@ def _allowed(ip: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Netwo
     return any(addr.version == n.version and addr in n for n in networks)
 
 
+@dataclass(frozen=True)
+class _Direction:
+    """One forbidden direction and the filters selecting its flows."""
+
+    source_zone: str
+    destination_zone: str
+    base: tuple[Filter, ...]
+    public_counts: bool  # unzoned public destinations count as the destination zone
+    source_external: bool
+
+
 class ZonePolicyDetector(Detector):
     name = "zone_policy"
 
@@ -43,25 +56,52 @@ class ZonePolicyDetector(Detector):
             return ctx.not_internal_destination(), True
         return (Term("soc.destination_zone", zone),), False
 
+    def _directions(self, ctx: RunContext, scope: Scope, p: ZonePolicyParams) -> list[_Direction]:
+        out: list[_Direction] = []
+        for rule in p.forbidden:
+            pairs = [(rule.source_zone, rule.destination_zone)]
+            if rule.both_directions:
+                pairs.append((rule.destination_zone, rule.source_zone))
+            for src_zone, dst_zone in pairs:
+                dst_filters, public_counts = self._destination_filters(ctx, dst_zone)
+                src_external = src_zone in ctx.zones.external
+                src_filters: tuple[Filter, ...] = (
+                    (Not(Term("soc.source_zone", sorted(ctx.zones.internal))),)
+                    if src_external and ctx.zones.internal
+                    else (Term("soc.source_zone", src_zone),)
+                )
+                base = (ctx.flows(), *scope.filters(), *src_filters, *dst_filters)
+                out.append(_Direction(src_zone, dst_zone, base, public_counts, src_external))
+        return out
+
+    def hot_windows(self, ctx: RunContext, scope: Scope, windows: Sequence[Window]) -> list[Window]:
+        """Windows with any flow in a forbidden direction, or events of a host seen in both zones of a
+        pair over the whole range (their distinct zones per window, together, bound each host's)."""
+        p = scope.params
+        assert isinstance(p, ZonePolicyParams)
+        start, end, step = span(windows)
+        hot: set[datetime] = set()
+        for direction in self._directions(ctx, scope, p):
+            hot |= set(ctx.histogram(direction.base, start, end, step))
+        for rule in p.forbidden:
+            filters = (*scope.filters(), Term("soc.zone", [rule.source_zone, rule.destination_zone]))
+            hosts = ctx.terms(filters, start, end, "host.name", 10_000, "distinct", "soc.zone")
+            candidates = [b.key for b in hosts if int(b.value or 0) >= 2]
+            if candidates:
+                per_window = ctx.histogram(
+                    (*filters, Term("host.name", candidates)), start, end, step, "distinct", "soc.zone"
+                )
+                hot |= {at for at, b in per_window.items() if int(b.value or 0) >= 2}
+        return windows_at(windows, hot)
+
     def detect(self, ctx: RunContext, scope: Scope, start: datetime, end: datetime, tx: StateTx) -> list[Finding]:
         p = scope.params
         assert isinstance(p, ZonePolicyParams)
         allowed = [ipaddress.ip_network(c, strict=False) for c in p.allow_destinations]
         findings: list[Finding] = []
-        directions: list[tuple[str, str]] = []
-        for rule in p.forbidden:
-            directions.append((rule.source_zone, rule.destination_zone))
-            if rule.both_directions:
-                directions.append((rule.destination_zone, rule.source_zone))
-        for src_zone, dst_zone in directions:
-            dst_filters, public_counts = self._destination_filters(ctx, dst_zone)
-            src_external = src_zone in ctx.zones.external
-            src_filters: tuple[Filter, ...] = (
-                (Not(Term("soc.source_zone", sorted(ctx.zones.internal))),)
-                if src_external and ctx.zones.internal
-                else (Term("soc.source_zone", src_zone),)
-            )
-            base = (ctx.flows(), *scope.filters(), *src_filters, *dst_filters)
+        for direction in self._directions(ctx, scope, p):
+            src_zone, dst_zone, base = direction.source_zone, direction.destination_zone, direction.base
+            public_counts, src_external = direction.public_counts, direction.source_external
             by_source: dict[str, list[tuple[str, int]]] = defaultdict(list)
             for dst in ctx.terms(base, start, end, "destination.ip", p.max_destinations):
                 ip = str(dst.key)

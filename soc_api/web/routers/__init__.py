@@ -1,0 +1,22 @@
+"""Page routers, one module per area. A new feature adds its module here and registers its
+navigation entries (:mod:`soc_api.web.nav`) when imported."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from soc_api.web.routers.admin import router as admin_router
+from soc_api.web.routers.audit_pages import router as audit_router
+from soc_api.web.routers.hunt import router as hunt_router
+from soc_api.web.routers.overview import router as overview_router
+from soc_api.web.routers.systems import router as systems_router
+from soc_api.web.routers.triage import router as triage_router
+
+AREA_ROUTERS: list[APIRouter] = [
+    overview_router,
+    triage_router,
+    systems_router,
+    hunt_router,
+    audit_router,
+    admin_router,
+]

@@ -1,0 +1,211 @@
+"""Triage queue and alert detail: URL filters, sorting, cursor paging, bulk and one-key actions.
+
+Every action goes through :mod:`soc_api.services.alerts` in the request's transaction, so it is
+audited exactly like the JSON API; a refused transition comes back as a flash message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from soc_api.db.models import ALERT_STATUSES, CLOSE_REASONS, SEVERITIES, AlertRow, AuditEntry
+from soc_api.deps import SessionDep, StateDep
+from soc_api.services import alerts as svc
+from soc_api.services.principal import ALERTS_COMMENT, ALERTS_READ, ALERTS_TRIAGE, Principal
+from soc_api.state import AppState
+from soc_api.web import nav
+from soc_api.web.filters import SORTS, TriageQuery
+from soc_api.web.flash import redirect
+from soc_api.web.guard import FormRejected, PagePrincipal, allow, form_csrf, ip, safe_next
+from soc_api.web.i18n import N_
+from soc_api.web.render import render
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+nav.register(nav.NavEntry("alerts", N_("Alerts"), "/alerts", order=20, allowed=nav.can(ALERTS_READ)))
+PAGE_SIZE = 50
+RAW_SHOWN = 50  # a scan alert can carry thousands of events; the rest are one hunt query away
+ACTIONS = ("acknowledge", "assign_me", "close", "reopen")
+Csrf = Annotated[str, Form(max_length=200)]
+
+
+@router.get("/alerts")
+def queue(request: Request, session: SessionDep, state: StateDep, principal: PagePrincipal) -> HTMLResponse:
+    allow(principal, nav.can(ALERTS_READ))
+    q = TriageQuery.parse(request.query_params)
+    flt = q.to_filter(state.tz)
+    try:
+        page = svc.list_alerts(session, principal, flt, sort=q.sort_key, limit=PAGE_SIZE, cursor=q.cursor)
+    except (ValueError, TypeError, KeyError):  # a stale or foreign cursor: start from the top
+        q.cursor = None
+        page = svc.list_alerts(session, principal, flt, sort=q.sort_key, limit=PAGE_SIZE)
+    here = request.url.path + ("?" + request.url.query if request.url.query else "")
+    context = {
+        "alerts": page.items,
+        "next_url": f"/alerts?{q.query_string(cursor=page.next_cursor)}" if page.next_cursor else None,
+        "first_url": f"/alerts?{q.query_string()}" if q.cursor else None,
+        "q": q,
+        "statuses": ALERT_STATUSES,
+        "severities": SEVERITIES,
+        "sorts": SORTS,
+        "reasons": CLOSE_REASONS,
+        "can_triage": principal.can(ALERTS_TRIAGE),
+        "here": here,
+    }
+    return render(request, state, "alerts.html", context, principal=principal, active="alerts")
+
+
+def _history(session: Session, alert_id: str) -> list[AuditEntry]:
+    stmt = (
+        select(AuditEntry)
+        .where(AuditEntry.object_type == "alert", AuditEntry.object_id == alert_id)
+        .order_by(AuditEntry.seq)
+    )
+    return list(session.scalars(stmt))
+
+
+def _raw_events(state: AppState, row: AlertRow) -> list[dict[str, Any]] | None:
+    if state.store is None or not row.event_ids:
+        return None
+    try:
+        return state.store.get(list(row.event_ids))
+    except Exception:  # the page still works without the store
+        log.warning("event store unavailable for alert %s", row.id, exc_info=True)
+        return None
+
+
+def _visible(session: Session, principal: Principal, alert_id: str, *, for_update: bool = False) -> AlertRow:
+    row = svc.get_visible(session, principal, alert_id[:64], for_update=for_update) if len(alert_id) <= 64 else None
+    if row is None:
+        raise FormRejected(N_("No such alert."), "/alerts")
+    return row
+
+
+@router.get("/alerts/{alert_id}")
+def detail(
+    alert_id: str, request: Request, session: SessionDep, state: StateDep, principal: PagePrincipal
+) -> HTMLResponse:
+    allow(principal, nav.can(ALERTS_READ))
+    row = svc.get_visible(session, principal, alert_id[:64])
+    if row is None:
+        return render(request, state, "not_found.html", {}, principal=principal, status_code=404)
+    context = {
+        "a": row,
+        "raw_events": (raw := _raw_events(state, row)) and raw[:RAW_SHOWN],
+        "raw_total": len(raw or ()),
+        "store_configured": state.store is not None,
+        "related": svc.related(session, principal, row),
+        "comments": svc.comments(session, row.id),
+        "history": _history(session, row.id),
+        "reasons": CLOSE_REASONS,
+        "can_triage": principal.can(ALERTS_TRIAGE),
+        "can_comment": principal.can(ALERTS_COMMENT),
+    }
+    return render(request, state, "alert_detail.html", context, principal=principal, active="alerts")
+
+
+def _apply(session: Session, actor: svc.Actor, row: AlertRow, action: str, reason: str, note: str) -> None:
+    changes: dict[str, Callable[[], None]] = {
+        "acknowledge": lambda: svc.acknowledge(session, actor, row),
+        "assign_me": lambda: svc.assign(session, actor, row, actor.principal.name),
+        "reopen": lambda: svc.reopen(session, actor, row),
+        "close": lambda: svc.close(session, actor, row, reason, note.strip() or None),
+    }
+    if action == "close" and reason not in CLOSE_REASONS:
+        raise svc.TriageError("close needs a reason")
+    changes[action]()
+
+
+@router.post("/alerts/{alert_id}/action")
+def act(
+    alert_id: str,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    principal: PagePrincipal,
+    action: Annotated[str, Form(max_length=32)],
+    reason: Annotated[str, Form(max_length=32)] = "",
+    note: Annotated[str, Form(max_length=4000)] = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    form_csrf(request, principal, csrf_token)
+    allow(principal, nav.can(ALERTS_TRIAGE))
+    back = f"/alerts/{alert_id}"
+    if action not in ACTIONS:
+        raise FormRejected(N_("Unknown action."), back)
+    row = _visible(session, principal, alert_id, for_update=True)
+    try:
+        _apply(session, svc.Actor(principal, ip(request)), row, action, reason, note)
+        session.flush()
+    except svc.TriageError as exc:
+        raise FormRejected(N_("The action was refused."), back, str(exc)) from None
+    except StaleDataError:
+        raise FormRejected(N_("The alert was changed by someone else; reload and retry."), back) from None
+    return redirect(back, ok=N_("Saved."), secure=state.config.security.cookie_secure)
+
+
+@router.post("/alerts/{alert_id}/comment")
+def comment(
+    alert_id: str,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    principal: PagePrincipal,
+    body: Annotated[str, Form(min_length=1, max_length=4000)],
+    csrf_token: Csrf = "",
+) -> Response:
+    form_csrf(request, principal, csrf_token)
+    allow(principal, nav.can(ALERTS_COMMENT))
+    row = _visible(session, principal, alert_id)
+    svc.add_comment(session, svc.Actor(principal, ip(request)), row, body)
+    return redirect(f"/alerts/{row.id}", ok=N_("Comment added."), secure=state.config.security.cookie_secure)
+
+
+@router.post("/alerts/bulk")
+def bulk(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    principal: PagePrincipal,
+    action: Annotated[str, Form(max_length=32)],
+    ids: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 - FastAPI reads, never mutates
+    reason: Annotated[str, Form(max_length=32)] = "",
+    note: Annotated[str, Form(max_length=4000)] = "",
+    back: Annotated[str, Form(max_length=2000)] = "/alerts",
+    csrf_token: Csrf = "",
+) -> Response:
+    form_csrf(request, principal, csrf_token)
+    allow(principal, nav.can(ALERTS_TRIAGE))
+    back = safe_next(back if back.startswith("/alerts") else "/alerts")
+    if action not in ACTIONS or not ids:
+        raise FormRejected(N_("Select alerts and an action."), back)
+    if len(ids) > state.config.alerts.bulk_max:
+        raise FormRejected(N_("Too many alerts selected."), back)
+    actor = svc.Actor(principal, ip(request))
+    done, failed = 0, 0
+    for alert_id in dict.fromkeys(ids):
+        row = svc.get_visible(session, principal, alert_id[:64], for_update=True) if len(alert_id) <= 64 else None
+        if row is None:
+            failed += 1
+            continue
+        try:
+            with session.begin_nested():
+                _apply(session, actor, row, action, reason, note)
+            done += 1
+        except svc.TriageError:
+            session.refresh(row)
+            failed += 1
+    secure = state.config.security.cookie_secure
+    if failed:
+        return redirect(
+            back, error=N_("Some alerts could not be changed."), detail=f"{done} ✓ / {failed} ✗", secure=secure
+        )
+    return redirect(back, ok=N_("Saved."), secure=secure)

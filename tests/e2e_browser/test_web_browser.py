@@ -1,0 +1,116 @@
+"""The web interface in a real browser (Debian Chromium via Playwright) against uvicorn:
+MFA enrolment and sign-in, triage of a pcap-detected alert to closed, and a level dossier from
+submission to approval by the right people. Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+
+from tests.e2e_browser.browser_world import PASSWORD, Site, shot
+
+PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+def _sign_in(page: Any, site: Site, username: str, code: str = "") -> None:
+    page.context.clear_cookies()
+    page.goto(f"{site.base}/login")
+    page.get_by_label("Tên đăng nhập").fill(username)
+    page.get_by_label("Mật khẩu").fill(PASSWORD)
+    if code:
+        page.get_by_label("Mã xác thực (TOTP)").fill(code)
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_url(f"{site.base}/alerts")
+
+
+def test_officer_enrols_mfa_and_triages_a_detected_alert(site: Site, browser: Any) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # CSP violations land here
+    page.goto(f"{site.base}/login")
+    shot(page, "01-login")
+    _sign_in(page, site, "officer")
+    page.goto(f"{site.base}/account")
+    page.get_by_role("button", name="Thiết lập xác thực hai bước").click()
+    assert page.locator("svg.qr").is_visible()
+    shot(page, "02-mfa-enrolment")
+    secret = page.locator("#totp-secret").inner_text()
+    page.get_by_label("Mã", exact=True).fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Bật").click()
+    assert page.get_by_text("Mã khôi phục").is_visible()
+
+    _sign_in(page, site, "officer", pyotp.TOTP(secret).now())  # the second factor is now required
+    page.goto(f"{site.base}/overview")
+    assert page.get_by_role("heading", name="Tổng quan").is_visible()
+    shot(page, "03-overview")
+
+    page.goto(f"{site.base}/alerts?severity=medium")
+    rows = page.locator("#queue tbody tr[data-href]")
+    assert rows.count() >= 1
+    shot(page, "04-alerts")
+    page.keyboard.press("j")  # keyboard navigation: first row, then open it
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.base}/alerts/*")
+    assert page.locator("text=Sự kiện gốc").is_visible()
+    page.keyboard.press("a")  # assign to me
+    page.wait_for_load_state()
+    assert "Đang xử lý" in page.locator("#alert-status").inner_text()
+    page.keyboard.press("c")  # focuses the close reason
+    page.locator("#close-reason").select_option("true_positive")
+    page.locator("#close-note").fill("Quét cổng từ máy trong mạng WAN, đã cô lập")
+    page.locator("#close-form button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "Đã đóng" in page.locator("#alert-status").inner_text()
+    assert "Tấn công thật" in page.locator("#alert-status").inner_text()
+    shot(page, "05-alert-closed")
+    page.goto(f"{site.base}/hunt?q=event.dataset:network.flow&range=30d")
+    shot(page, "06-hunt")
+    assert [e for e in errors if "Content Security Policy" in e] == []
+    page.close()
+
+
+def test_dossier_submitted_appraised_and_approved_by_the_right_people(site: Site, browser: Any) -> None:
+    page = browser.new_page()
+    dossier = f"{site.base}/dossiers/{site.dossier_id}"
+    _sign_in(page, site, "admin")  # admin can edit but is not the owner's approver
+    page.goto(f"{site.base}/systems/qlvb-hn")
+    page.get_by_label("Số quy chế").fill("45-QĐ/VPTU")
+    page.get_by_label("Ngày ban hành quy chế").fill("2026-09-20")
+    page.get_by_role("button", name="Lưu").click()
+    assert page.get_by_text("Đã lưu.").is_visible()
+    shot(page, "07-system")
+    page.goto(dossier)
+    inputs = page.locator("input[type=file]")
+    for i in range(inputs.count()):
+        page.locator("input[type=file]").nth(i).set_input_files(
+            {"name": f"phan-{i}.pdf", "mimeType": "application/pdf", "buffer": PDF}
+        )
+        page.locator("input[type=file]").nth(i).locator("xpath=..").get_by_role("button", name="Tải lên").click()
+        page.wait_for_load_state()
+        assert page.get_by_text("Đã tải lên tài liệu.").is_visible()
+    page.get_by_role("button", name="Trình thẩm định").click()
+    assert "Đã trình" in page.locator("#dossier-status").inner_text()
+    assert page.get_by_text("Phòng CNTT - Cơ yếu").first.is_visible()  # who must act next
+
+    _sign_in(page, site, "owner")  # the owner may not appraise a level-3 dossier
+    page.goto(dossier)
+    page.get_by_label("Ý kiến thẩm định").fill("Chưa đúng thẩm quyền")
+    page.get_by_role("button", name="Ghi nhận thẩm định").click()
+    assert page.get_by_text("Thao tác bị từ chối.").is_visible()
+
+    _sign_in(page, site, "appraiser")
+    page.goto(dossier)
+    page.get_by_label("Ý kiến thẩm định").fill("Đủ điều kiện đề xuất cấp độ 3")
+    page.get_by_role("button", name="Ghi nhận thẩm định").click()
+    assert "Đã thẩm định" in page.locator("#dossier-status").inner_text()
+
+    _sign_in(page, site, "owner")
+    page.goto(dossier)
+    page.get_by_label("Số quyết định").fill("123-QĐ/TU")
+    page.get_by_role("button", name="Phê duyệt").click()
+    assert "Đã phê duyệt" in page.locator("#dossier-status").inner_text()
+    shot(page, "08-dossier-approved")
+    page.goto(f"{dossier}?lang=en")
+    assert "Approved" in page.locator("#dossier-status").inner_text()
+    page.close()
