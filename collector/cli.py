@@ -112,13 +112,7 @@ def token_list(config: Path | None = ConfigOption) -> None:
     typer.echo(f"{'ID':<10} {'SITE':<12} {'USES':>4} {'EXPIRES':<21} STATE")
     for t in tokens:
         state = (
-            "revoked"
-            if t.revoked_at
-            else "expired"
-            if t.expires_at <= now
-            else "used"
-            if not t.uses_left
-            else "valid"
+            "revoked" if t.revoked_at else "expired" if t.expires_at <= now else "used" if not t.uses_left else "valid"
         )
         typer.echo(f"{t.id:<10} {t.site or '-':<12} {t.uses_left:>4} {_when(t.expires_at):<21} {state}")
 
@@ -213,9 +207,7 @@ def policy_show(
             raise typer.Exit(EXIT_PROBLEM)
         site = record.site
     version, policy = PolicyStore(cfg.policy_dir).policy_for(agent_id, site)
-    typer.echo(
-        json.dumps({"version": version, "policy_dir": str(cfg.policy_dir), "policy": policy}, indent=2)
-    )
+    typer.echo(json.dumps({"version": version, "policy_dir": str(cfg.policy_dir), "policy": policy}, indent=2))
 
 
 if __name__ == "__main__":

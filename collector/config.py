@@ -22,8 +22,6 @@ MiB = 1024 * 1024
 __all__ = ["CollectorConfig", "Duration", "parse_duration"]
 
 
-
-
 class IngestSettings(Section):
     """The HTTPS endpoint agents enrol with and ship to (docs/agent-protocol.md)."""
 

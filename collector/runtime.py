@@ -86,13 +86,9 @@ def open_alert_sink(config: CollectorConfig) -> AlertSink:
             log.info("alerts go to the SOC database")
             return DatabaseAlertSink(make_session_factory(engine))
         except ImportError as exc:
-            log.warning(
-                "SOC database sink not available (%s); alerts go to %s", exc, config.alerts_jsonl_path
-            )
+            log.warning("SOC database sink not available (%s); alerts go to %s", exc, config.alerts_jsonl_path)
         except Exception as exc:
-            log.error(
-                "SOC database unusable (%s); alerts go to %s", type(exc).__name__, config.alerts_jsonl_path
-            )
+            log.error("SOC database unusable (%s); alerts go to %s", type(exc).__name__, config.alerts_jsonl_path)
     return JsonlAlertSink(config.alerts_jsonl_path)
 
 
@@ -153,9 +149,7 @@ class Collector:
         self.metrics.watch_agents(self.registry.last_seen_snapshot)
         if cfg.ingest.enabled:
             ca = CertificateAuthority(cfg.ca_dir)
-            self.ingest = IngestServer(
-                cfg, self.pipeline, registry=self.registry, ca=ca, metrics=self.metrics
-            )
+            self.ingest = IngestServer(cfg, self.pipeline, registry=self.registry, ca=ca, metrics=self.metrics)
             self.ingest.start()
         if cfg.syslog.enabled:
             self._start_receiver("syslog", _syslog_receiver)
@@ -211,9 +205,7 @@ class Collector:
         detection = self.pipeline.detection if self.pipeline else None
         return {
             "status": "ok" if store_state.get("ok") else "degraded",
-            "store": {
-                k: v for k, v in store_state.items() if k in ("ok", "kind", "documents", "count", "error")
-            },
+            "store": {k: v for k, v in store_state.items() if k in ("ok", "kind", "documents", "count", "error")},
             "ingest": self.ingest.health() if self.ingest else None,
             "detection": {"enabled": detection is not None, "queue": detection.depth if detection else 0},
             "receivers": sorted(self.receivers),

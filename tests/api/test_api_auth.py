@@ -86,6 +86,7 @@ def test_api_key_scopes_and_site_scope(api: Api) -> None:
     r = api.client.get("/api/v1/alerts", headers={"X-API-Key": reader})
     assert r.status_code == 200
     assert [a["site"] for a in r.json()["items"]] == ["hcm"]
+
     def last_used() -> object:
         with api.state.sessions() as s:
             return s.scalar(select(ApiKey.last_used_at).where(ApiKey.name == "soar"))
