@@ -16,16 +16,27 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI, Request, Response
 
 from soc_api import problems, web
+from soc_api.assessments import routers as assessments_routes
 from soc_api.config import ApiConfig, ensure_session_secret
 from soc_api.db.migrate import upgrade
 from soc_api.db.session import make_engine, make_session_factory
-from soc_api.routers import alerts, audit, auth, health
+from soc_api.drills import routers as drills_routes
+from soc_api.handover import routers as handover_routes
+from soc_api.handover.taxii import build_taxii_router
+from soc_api.incidents import routers as incidents_routes
+from soc_api.kpi import routers as kpi_routes
+from soc_api.notifications import routers as notifications_routes
+from soc_api.reminders import routers as reminders_routes
+from soc_api.reports import routers as reports_routes
+from soc_api.routers import alerts, audit, auth, health, suppressions, users
 from soc_api.services.auth import SecretBox
 from soc_api.services.tokens import TokenSigner
 from soc_api.state import AppState
 from soc_api.systems import routers as systems_routes
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     from collector.store.base import EventStore
 
 log = logging.getLogger(__name__)
@@ -66,12 +77,39 @@ def build_state(config: ApiConfig, *, migrate: bool = True) -> AppState:
     )
 
 
+def start_background_jobs(state: AppState) -> list[BackgroundScheduler]:
+    """The API's scheduled work: notifications, deadline reminders and drill marking, hand-over."""
+    from soc_api.notifications.scheduler import start_notification_scheduler
+    from soc_api.reminders.scheduler import start_scheduler as start_reminders
+
+    schedulers: list[BackgroundScheduler] = []
+    if state.config.notifications.enabled:
+        schedulers.append(start_notification_scheduler(state))
+    reminders = start_reminders(state)
+    if reminders is not None:
+        schedulers.append(reminders)
+    handover = state.config.handover
+    if handover.enabled and handover.endpoint and handover.receiver_keys is not None:  # validated together
+        from soc_api.handover.delivery import Deliverer, HandoverJobs, build_scheduler
+        from soc_api.handover.keys import PublicKeySet
+
+        keys = PublicKeySet.load(handover.receiver_keys)
+        jobs = HandoverJobs(handover, state.sessions, Deliverer(handover, state.sessions, keys))
+        scheduler = build_scheduler(jobs)
+        scheduler.start()
+        schedulers.append(scheduler)
+    return schedulers
+
+
 def create_app(config: ApiConfig, *, migrate: bool = True) -> FastAPI:
     state = build_state(config, migrate=migrate)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        schedulers = start_background_jobs(state)
         yield
+        for scheduler in schedulers:
+            scheduler.shutdown(wait=False)
         if state.store is not None:
             state.store.close()
         state.engine.dispose()
@@ -87,6 +125,21 @@ def create_app(config: ApiConfig, *, migrate: bool = True) -> FastAPI:
     problems.install(app)
     _install_middleware(app, config)
     for router in (health.router, auth.router, alerts.router, audit.router, systems_routes.router):
+        app.include_router(router)
+    app.state.handover = config.handover
+    for router in (
+        incidents_routes.router,
+        users.router,
+        suppressions.router,
+        notifications_routes.router,
+        assessments_routes.router,
+        drills_routes.router,
+        kpi_routes.router,
+        reports_routes.router,
+        reminders_routes.router,
+        handover_routes.router,
+        build_taxii_router(title=config.handover.taxii_collection_title),
+    ):
         app.include_router(router)
     web.install(app)  # pages, /static
     return app

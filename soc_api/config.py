@@ -12,6 +12,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from collector.store.settings import StoreSettings
+from soc_api.assessments.settings import ComplianceSettings
+from soc_api.handover.settings import HandoverSettings
+from soc_api.incidents.settings import IncidentsSettings
+from soc_api.kpi.settings import KpiSettings
+from soc_api.notifications.settings import NotificationsSettings
+from soc_api.reminders.settings import RemindersSettings
+from soc_api.reports.settings import ReportsSettings
 from soc_api.systems.settings import SystemsSettings
 from soc_common.config import ConfigError, Section, data_dir_default, load_config
 
@@ -95,6 +102,13 @@ class ApiConfig(Section):
     # collector's (collector.store.settings.StoreSettings). Unset = alert detail without raw events.
     store: StoreSettings | None = None
     systems: SystemsSettings = Field(default_factory=SystemsSettings)  # registry, dossiers, profiles
+    incidents: IncidentsSettings = Field(default_factory=IncidentsSettings)  # profiles, evidence, reports
+    notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)  # SMTP, webhooks
+    compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)  # assessment/drill obligations
+    kpi: KpiSettings = Field(default_factory=KpiSettings)  # yearly targets, what counts as a PC
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)  # annual/quarterly report details
+    reminders: RemindersSettings = Field(default_factory=RemindersSettings)  # deadline reminders
+    handover: HandoverSettings = Field(default_factory=HandoverSettings)  # central monitoring system
 
     @field_validator("timezone")
     @classmethod

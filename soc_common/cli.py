@@ -44,6 +44,7 @@ _GROUPS: list[tuple[str, str, str, str, str]] = [
         "Run the collector; manage enrolment tokens and agents.",
     ),
     ("api", "soc_api.cli", "app", "api", "Run the SOC API and web pages; manage users and the audit trail."),
+    ("handover", "soc_api.handover.cli", "app", "api", "Signed hand-over packages for the central monitoring system."),
 ]
 # fmt: off
 _COMMANDS: list[tuple[str, str, str, str, str]] = [

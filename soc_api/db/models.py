@@ -200,16 +200,36 @@ class Suppression(Base):
 
 
 class Incident(Base):
+    """An incident; its links, timeline, tasks, evidence and reporting live in soc_api.incidents.models.
+
+    ``severity`` is ``normal`` or ``serious`` (the reporting classes), ``status`` the response phase
+    (``detected`` ... ``closed``); both are validated by the incident service, not by constraints,
+    so rows from older code paths stay readable.
+    """
+
     __tablename__ = "incidents"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(500))
     category: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(32), default="open")
+    status: Mapped[str] = mapped_column(String(32), default="detected")
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+    site: Mapped[str | None] = mapped_column(ForeignKey("sites.code"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    detected_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, index=True)
+    profile: Mapped[str] = mapped_column(String(64), default="incident-current")
+    facts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    serious_reasons: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    lessons_learned: Mapped[str | None] = mapped_column(Text)
+    state_times: Mapped[dict[str, str]] = mapped_column(JsonType, default=dict)  # status -> ISO time entered
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy mapper config
 
 
 class IncidentAlert(Base):

@@ -28,7 +28,7 @@ from soc_api.handover.records import (
 )
 from soc_common.ecs import get, utc_now
 
-SERIOUS_SEVERITIES = frozenset({"critical"})
+SERIOUS_SEVERITIES = frozenset({"serious"})  # the incident reporting classes are "normal" and "serious"
 TOP_N = 20
 _HASH_TYPES = {32: "md5", 40: "sha1", 64: "sha256"}
 _HEX = re.compile(r"^[0-9a-fA-F]+$")

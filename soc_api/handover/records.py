@@ -70,7 +70,7 @@ class IncidentReport(Record):
     report_kind: Literal["initial", "progress", "closure"] = "initial"
     title: str
     category: str
-    severity: Severity
+    severity: Literal["normal", "serious"]  # the reporting class (serious incidents have their own deadlines)
     status: str
     serious: bool = False
     detected_at: UtcTime

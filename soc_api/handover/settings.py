@@ -25,7 +25,7 @@ class HandoverSettings(Section):
     backoff_base: Duration = 10.0
     backoff_max: Duration = 3600.0
     push_interval: Duration = 60.0
-    urgent_severities: list[str] = Field(default_factory=lambda: ["high", "critical"])
+    urgent_severities: list[str] = Field(default_factory=lambda: ["serious"])  # incident classes pushed at once
     daily_summary_cron: str = "5 0 * * *"  # 00:05 every day (local time of the scheduler)
     quarterly_kpi_cron: str = "30 0 1 1,4,7,10 *"  # first day of each quarter
     taxii_collection_title: str = "SOC hand-over"

@@ -17,13 +17,39 @@ ALERTS_COMMENT = "alerts:comment"
 AUDIT_READ = "audit:read"
 USERS_MANAGE = "users:manage"
 SYSTEMS_READ = "systems:read"  # read-only registry access for machines (the collector's host->system map)
-ALL_PERMISSIONS = frozenset({ALERTS_READ, ALERTS_TRIAGE, ALERTS_COMMENT, AUDIT_READ, USERS_MANAGE, SYSTEMS_READ})
+INCIDENTS_READ = "incidents:read"
+INCIDENTS_MANAGE = "incidents:manage"  # create, escalate, edit, transition, tasks, evidence
+INCIDENTS_REPORT = "incidents:report"  # generate reports, record sent / acknowledged
+SUPPRESSIONS_MANAGE = "suppressions:manage"
+NOTIFICATIONS_MANAGE = "notifications:manage"  # outbox view and retry
+HANDOVER_READ = "handover:read"  # hand-over outbox and receipts
+HANDOVER_BUILD = "handover:build"  # build packages on demand, re-queue
+TAXII_READ = "taxii:read"  # the central centre pulling STIX over TAXII (an API-key scope)
+ALL_PERMISSIONS = frozenset(
+    {
+        ALERTS_READ, ALERTS_TRIAGE, ALERTS_COMMENT, AUDIT_READ, USERS_MANAGE, SYSTEMS_READ,
+        INCIDENTS_READ, INCIDENTS_MANAGE, INCIDENTS_REPORT, SUPPRESSIONS_MANAGE, NOTIFICATIONS_MANAGE,
+        HANDOVER_READ, HANDOVER_BUILD, TAXII_READ,
+    }
+)  # fmt: skip
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": ALL_PERMISSIONS,
-    "officer": frozenset({ALERTS_READ, ALERTS_TRIAGE, ALERTS_COMMENT}),
-    "approver": frozenset({ALERTS_READ, ALERTS_COMMENT}),
-    "auditor": frozenset({ALERTS_READ, AUDIT_READ}),
+    "officer": frozenset(
+        {
+            ALERTS_READ,
+            ALERTS_TRIAGE,
+            ALERTS_COMMENT,
+            INCIDENTS_READ,
+            INCIDENTS_MANAGE,
+            INCIDENTS_REPORT,
+            SUPPRESSIONS_MANAGE,
+            HANDOVER_READ,
+            HANDOVER_BUILD,
+        }
+    ),
+    "approver": frozenset({ALERTS_READ, ALERTS_COMMENT, INCIDENTS_READ, INCIDENTS_REPORT}),
+    "auditor": frozenset({ALERTS_READ, AUDIT_READ, INCIDENTS_READ, HANDOVER_READ}),
 }
 
 

@@ -156,7 +156,8 @@ class ProfileError(ValueError):
 
 def available_profiles(directory: Path | None = None) -> list[str]:
     root = directory or PROFILES_DIR
-    return sorted(p.stem for p in root.glob("*.yaml") if not p.stem.startswith("calendar"))
+    # the folder also holds the calendar and the incident-reporting profiles, which are not level profiles
+    return sorted(p.stem for p in root.glob("*.yaml") if not p.stem.startswith(("calendar", "incident-")))
 
 
 @lru_cache(maxsize=16)

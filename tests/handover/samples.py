@@ -20,7 +20,7 @@ def incident_report() -> r.IncidentReport:
         incident_id="12",
         title="Mã độc trên máy chủ thư điện tử / Malware on the mail server",
         category="malware",
-        severity="critical",
+        severity="serious",
         status="open",
         serious=True,
         detected_at=T0,

@@ -55,7 +55,7 @@ def test_build_list_and_permissions(client: tuple[TestClient, AppState]) -> None
     reader = _key(state, "read1", ["handover:read"])
     with state.sessions() as s, s.begin():
         begin_write(s)
-        incident = Incident(title="Tấn công dò mật khẩu", category="intrusion", severity="high", created_by="officer")
+        incident = Incident(title="Tấn công dò mật khẩu", category="intrusion", severity="normal", created_by="officer")
         s.add(incident)
         s.flush()
         incident_id = incident.id

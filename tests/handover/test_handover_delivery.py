@@ -227,12 +227,12 @@ def test_jobs_report_serious_incidents_at_once_and_build_periodic_packages_once(
         begin_write(s)
         s.add_all(
             [
-                Incident(title="Ransomware", category="malware", severity="critical", created_by="officer"),
-                Incident(title="Port scan", category="recon", severity="low", created_by="officer"),
+                Incident(title="Ransomware", category="malware", severity="serious", created_by="officer"),
+                Incident(title="Port scan", category="recon", severity="normal", created_by="officer"),
             ]
         )
     jobs = HandoverJobs(world.settings(), world.sessions, world.deliverer())
-    assert jobs.report_serious_incidents() == 1  # only the critical one
+    assert jobs.report_serious_incidents() == 1  # only the serious one
     assert world.receiver.stats["stored"] == 1  # pushed at once, not at the next interval
     assert jobs.report_serious_incidents() == 0  # never twice
     assert jobs.daily_summary(date(2026, 3, 2)) is True

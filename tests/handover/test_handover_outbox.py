@@ -101,7 +101,7 @@ def _seed_incident(sessions: sessionmaker[Session]) -> int:
     DatabaseAlertSink(sessions).emit(alerts)
     with sessions() as s, s.begin():
         begin_write(s)
-        incident = Incident(title="C2 beacon", category="malware", severity="critical", created_by="officer")
+        incident = Incident(title="C2 beacon", category="malware", severity="serious", created_by="officer")
         s.add(incident)
         s.flush()
         s.add_all([IncidentAlert(incident_id=incident.id, alert_id=a.id) for a in alerts[:2]])
@@ -123,8 +123,8 @@ def test_adapters_build_records_from_the_soc_tables(sessions: sessionmaker[Sessi
         assert summary.total == 2 and summary.by_severity == {"critical": 1, "high": 1}
         kpi = adapters.kpi_snapshot(s, Period(start=ALERT_T0 - timedelta(days=1), end=ALERT_T0 + timedelta(days=3650)))
         assert kpi.alerts_total == 2 and kpi.incidents_opened == 1 and kpi.serious_incidents == 1
-        assert adapters.unreported_incidents(s, ["critical"], set()) == [incident_id]
-        assert adapters.unreported_incidents(s, ["critical"], {f"incident:{incident_id}"}) == []
+        assert adapters.unreported_incidents(s, ["serious"], set()) == [incident_id]
+        assert adapters.unreported_incidents(s, ["serious"], {f"incident:{incident_id}"}) == []
         with pytest.raises(adapters.NotFound):
             adapters.incident_report(s, 999)
     assert s.scalar(select(func.count()).select_from(AlertRow)) is not None

@@ -103,7 +103,7 @@ def test_stix_bundles_pass_the_oasis_validator(ring: KeyRing, kind: str) -> None
     assert types.count("identity") == 1 and types.count("indicator") == 3 and types.count("sighting") == 3
     if kind == "incident_report":
         incident = next(o for o in bundle["objects"] if o["type"] == "incident")
-        assert incident["x_soc_severity"] == "critical" and incident["x_soc_serious"] is True
+        assert incident["x_soc_severity"] == "serious" and incident["x_soc_serious"] is True
         assert types.count("relationship") == 3
 
 

@@ -1,0 +1,1 @@
+"""Incidents: from the first alert to the report (lifecycle, playbooks, evidence, obligations)."""

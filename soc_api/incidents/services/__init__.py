@@ -1,0 +1,1 @@
+"""Incident services: each change is validated, audited and put on the timeline in one transaction."""

@@ -1,0 +1,1 @@
+"""Outbound notifications (SMTP e-mail and signed HTTPS webhooks) through a retrying outbox."""
