@@ -28,7 +28,7 @@ from soc_api.kpi import routers as kpi_routes
 from soc_api.notifications import routers as notifications_routes
 from soc_api.reminders import routers as reminders_routes
 from soc_api.reports import routers as reports_routes
-from soc_api.routers import alerts, audit, auth, health, suppressions, users
+from soc_api.routers import alerts, audit, auth, detectors, health, suppressions, users
 from soc_api.services.auth import SecretBox
 from soc_api.services.tokens import TokenSigner
 from soc_api.state import AppState
@@ -131,6 +131,7 @@ def create_app(config: ApiConfig, *, migrate: bool = True) -> FastAPI:
         incidents_routes.router,
         users.router,
         suppressions.router,
+        detectors.router,
         notifications_routes.router,
         assessments_routes.router,
         drills_routes.router,

@@ -109,6 +109,8 @@ class ApiConfig(Section):
     reports: ReportsSettings = Field(default_factory=ReportsSettings)  # annual/quarterly report details
     reminders: RemindersSettings = Field(default_factory=RemindersSettings)  # deadline reminders
     handover: HandoverSettings = Field(default_factory=HandoverSettings)  # central monitoring system
+    # The collector's anomaly state DB (detector overrides); None = <data_dir>/collector/anomaly.db
+    anomaly_state: Path | None = None
 
     @field_validator("timezone")
     @classmethod
