@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from soc_api.db.models import AlertComment, AlertRow
 
@@ -14,6 +14,10 @@ CloseReason = Literal["true_positive", "false_positive", "benign", "duplicate"]
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _seconds(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else max(0.0, (end - start).total_seconds())
 
 
 class AlertOut(BaseModel):
@@ -41,6 +45,18 @@ class AlertOut(BaseModel):
     closed_at: datetime | None
     drill: bool
     version: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def time_to_acknowledge_s(self) -> float | None:
+        """Seconds from detection to acknowledgement: the queue's responsiveness, per alert."""
+        return _seconds(self.detected_at, self.acknowledged_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def time_to_close_s(self) -> float | None:
+        """Seconds from detection to closure."""
+        return _seconds(self.detected_at, self.closed_at)
 
     @classmethod
     def of(cls, row: AlertRow) -> AlertOut:

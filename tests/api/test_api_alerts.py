@@ -104,6 +104,7 @@ def test_triage_lifecycle_with_audit(api: Api) -> None:
     url = f"/api/v1/alerts/{alert_id}"
     r = api.client.post(f"{url}/acknowledge", headers=h)
     assert r.status_code == 200 and r.json()["status"] == "acknowledged" and r.json()["acknowledged_at"]
+    assert r.json()["time_to_acknowledge_s"] >= 0 and r.json()["time_to_close_s"] is None
     assert api.client.post(f"{url}/acknowledge", headers=h).status_code == 409  # not new any more
     r = api.client.post(f"{url}/assign", headers=h, json={"assignee": "officer_hn"})
     assert r.json()["status"] == "in_progress" and r.json()["assignee"] == "officer_hn"
@@ -113,6 +114,7 @@ def test_triage_lifecycle_with_audit(api: Api) -> None:
     assert r.status_code == 201
     r = api.client.post(f"{url}/close", headers=h, json={"reason": "false_positive", "note": "quét định kỳ"})
     assert r.json()["status"] == "closed" and r.json()["close_reason"] == "false_positive"
+    assert r.json()["time_to_close_s"] >= r.json()["time_to_acknowledge_s"] >= 0
     r = api.client.post(f"{url}/close", headers=h, json={"reason": "nonsense"})
     assert r.status_code == 422
     audit = api.client.get("/api/v1/audit", headers=api.headers("auditor"), params={"object_id": alert_id}).json()
