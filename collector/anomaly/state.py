@@ -9,14 +9,12 @@ emit nothing twice. Overrides keep an append-only audit trail (who, why, when, w
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collector.statefile import StateFile
 from soc_common.ecs import parse_ts
 
 _SCHEMA = """
@@ -68,32 +66,11 @@ class StateTx:
         self.seen.append((entity, item, ts_text(first_seen)))
 
 
-class AnomalyState:
+class AnomalyState(StateFile):
     """Thread-safe; one connection behind a lock (writes are small and infrequent)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, tuple(args)).fetchall()
+        super().__init__(path, _SCHEMA)
 
     # -- checkpoints and detector state -----------------------------------------------------------
 
@@ -234,7 +211,3 @@ class AnomalyState:
             }
             for r in rows
         ]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

@@ -10,15 +10,12 @@ alerts the same alerts. A failed run is recorded but does not move the checkpoin
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collector.statefile import StateFile
 from soc_common.ecs import iso, parse_ts
 
 _SCHEMA = """
@@ -88,28 +85,11 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class StateStore:
+class StateStore(StateFile):
     """Checkpoints and run reports; safe to share between scheduler threads."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA)
 
     def checkpoint(self, rule_id: str) -> datetime | None:
         with self._lock:
@@ -193,7 +173,3 @@ class StateStore:
             if newest and newest[0].id == run_id:
                 out[rule_id] = newest[0]
         return out
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
