@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from collector.anomaly.settings import AnomalySettings
 from collector.detection.scheduled.settings import ScheduledSettings
+from collector.pipeline.cef_forward import CefForwardSettings
 from collector.store.settings import StoreSettings
 from soc_common.config import Duration, Section, data_dir_default, parse_duration
 
@@ -146,6 +147,7 @@ class CollectorConfig(Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     scheduled: ScheduledSettings = Field(default_factory=ScheduledSettings)  # Sigma over Elasticsearch
+    forward_cef: CefForwardSettings = Field(default_factory=CefForwardSettings)  # alerts to another SIEM
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)  # baselines and behaviour detectors
 
     @field_validator("data_dir")

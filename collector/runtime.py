@@ -25,12 +25,13 @@ from collector.ingest.registry import Registry
 from collector.ingest.server import IngestServer
 from collector.metrics import CollectorMetrics, MetricsServer
 from collector.pipeline.runner import Pipeline, build_pipeline
-from collector.pipeline.sinks import DetectionEngine, JsonlAlertSink
+from collector.pipeline.sinks import DetectionEngine, FanOutAlertSink, JsonlAlertSink
 from collector.store.base import EventStore
 from soc_common.alert import AlertSink
 
 if TYPE_CHECKING:
     from collector.anomaly.service import AnomalyService
+    from collector.pipeline.cef_forward import CefForwarder
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,17 @@ class Collector:
         self._retention: threading.Thread | None = None
         self.last_retention: dict[str, Any] = {}
         self.anomaly: AnomalyService | None = None
+        self.forwarder: CefForwarder | None = None
+
+    def _alert_sink(self) -> AlertSink:
+        """Where alerts go: the SOC database (or JSON lines), plus a SIEM over syslog CEF when configured."""
+        sink = open_alert_sink(self.config)
+        if not self.config.forward_cef.enabled:
+            return sink
+        from collector.pipeline.cef_forward import CefForwarder
+
+        self.forwarder = CefForwarder(self.config.forward_cef).start()
+        return FanOutAlertSink([sink, self.forwarder])
 
     def start(self) -> None:
         cfg = self.config
@@ -138,12 +150,12 @@ class Collector:
         metrics_module.set_active(self.metrics)
         self.store = self._given_store or open_event_store(cfg)
         detector = load_detector(cfg)
-        alert_sink = open_alert_sink(cfg) if detector is not None else None
+        alert_sink = self._alert_sink() if detector is not None or cfg.anomaly.enabled else None
         self.pipeline = build_pipeline(cfg, self.store, detector, alert_sink, self.metrics)
-        if cfg.anomaly.enabled:
+        if cfg.anomaly.enabled and alert_sink is not None:
             from collector.anomaly.service import AnomalyService
 
-            self.anomaly = AnomalyService(cfg, self.store, alert_sink or open_alert_sink(cfg))
+            self.anomaly = AnomalyService(cfg, self.store, alert_sink)
             self.anomaly.start()
         self.registry = Registry(cfg.registry_path)
         self.metrics.watch_agents(self.registry.last_seen_snapshot)
@@ -216,6 +228,8 @@ class Collector:
         self._stop.set()
         if self.ingest:
             self.ingest.stop()
+        if self.forwarder is not None:
+            self.forwarder.close()
         for name, receiver in self.receivers.items():
             try:
                 receiver.stop()

@@ -45,6 +45,7 @@ _GROUPS: list[tuple[str, str, str, str, str]] = [
     ),
     ("api", "soc_api.cli", "app", "api", "Run the SOC API and web pages; manage users and the audit trail."),
     ("handover", "soc_api.handover.cli", "app", "api", "Signed hand-over packages for the central monitoring system."),
+    ("central", "soc_api.handover.central", "app", "api", "Central side: receive and verify hand-overs."),
 ]
 # fmt: off
 _COMMANDS: list[tuple[str, str, str, str, str]] = [

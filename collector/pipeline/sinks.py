@@ -174,3 +174,14 @@ def read_jsonl_alerts(path: Path) -> list[Alert]:
         except ValueError:
             continue
     return out
+
+
+class FanOutAlertSink:
+    """Hands every batch of alerts to each sink in turn (the SOC database first, then forwarders)."""
+
+    def __init__(self, sinks: Sequence[AlertSink]) -> None:
+        self.sinks = list(sinks)
+
+    def emit(self, alerts: Sequence[Alert]) -> None:
+        for sink in self.sinks:
+            sink.emit(alerts)
