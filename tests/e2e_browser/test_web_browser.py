@@ -1,9 +1,11 @@
 """The web interface in a real browser (Debian Chromium via Playwright) against uvicorn:
-MFA enrolment and sign-in, triage of a pcap-detected alert to closed, and a level dossier from
-submission to approval by the right people. Screenshots go to test-artifacts/screenshots/."""
+MFA enrolment and sign-in, triage of a pcap-detected alert to closed, escalation of its sibling to
+an incident with a PDF report, a drill record, and a level dossier from submission to approval by
+the right people. Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -53,8 +55,8 @@ def test_officer_enrols_mfa_and_triages_a_detected_alert(site: Site, browser: An
     page.keyboard.press("Enter")
     page.wait_for_url(f"{site.base}/alerts/*")
     assert page.locator("text=Sự kiện gốc").is_visible()
-    page.keyboard.press("a")  # assign to me
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the key submits a form; wait for the page it leads to
+        page.keyboard.press("a")  # assign to me
     assert "Đang xử lý" in page.locator("#alert-status").inner_text()
     page.keyboard.press("c")  # focuses the close reason
     page.locator("#close-reason").select_option("true_positive")
@@ -66,6 +68,52 @@ def test_officer_enrols_mfa_and_triages_a_detected_alert(site: Site, browser: An
     shot(page, "05-alert-closed")
     page.goto(f"{site.base}/hunt?q=event.dataset:network.flow&range=30d")
     shot(page, "06-hunt")
+    assert [e for e in errors if "Content Security Policy" in e] == []
+    page.close()
+
+
+def test_sibling_alert_escalated_to_an_incident_with_a_pdf_report_and_a_drill_recorded(
+    site: Site, browser: Any
+) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    _sign_in(page, site, "admin")
+    page.goto(f"{site.base}/alerts?status=new")  # the triaged alert is closed; its siblings are still new
+    assert page.locator("#queue tbody tr[data-href]").count() >= 1
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.base}/alerts/*")
+    page.keyboard.press("e")  # escalate this alert to a new incident
+    page.wait_for_url(f"{site.base}/incidents/*")
+    assert page.get_by_text("Đã mở sự cố.").is_visible()
+    assert "Đã phát hiện" in page.locator("#incident-status").inner_text()
+    page.locator("#report-format").select_option("pdf")
+    page.get_by_role("button", name="Tạo báo cáo").click()
+    assert page.get_by_text("Đã tạo báo cáo.").is_visible()
+    shot(page, "09-incident")
+    with page.expect_download() as info:
+        page.locator("#reports a").first.click()
+    download = info.value
+    assert download.suggested_filename.endswith(".pdf")
+    assert Path(download.path()).read_bytes().startswith(b"%PDF")
+    page.goto(f"{site.base}/incidents")
+    assert page.locator("#column-detected a").count() >= 1
+    shot(page, "10-incident-board")
+
+    page.goto(f"{site.base}/drills")
+    form = page.locator("#drill-form")
+    form.get_by_label("Tiêu đề").fill("Diễn tập ứng cứu sự cố quét cổng")
+    form.get_by_label("Hình thức").select_option("tabletop")
+    form.get_by_role("button", name="Lưu").click()
+    page.wait_for_url(f"{site.base}/drills/*")
+    assert page.get_by_text("Đã ghi nhận cuộc diễn tập.").is_visible()
+    timeline = page.locator("#timeline-form")
+    timeline.get_by_label("Giai đoạn").select_option("detection")
+    timeline.get_by_label("Ghi chú").fill("SOC phát hiện quét cổng")
+    timeline.get_by_role("button", name="Thêm").click()
+    assert page.locator("#drill-timeline").get_by_text("SOC phát hiện quét cổng").is_visible()
+    shot(page, "11-drill")
     assert [e for e in errors if "Content Security Policy" in e] == []
     page.close()
 

@@ -7,7 +7,9 @@ from fastapi import APIRouter
 
 from soc_api.web.routers.admin import router as admin_router
 from soc_api.web.routers.audit_pages import router as audit_router
+from soc_api.web.routers.drills import router as drills_router
 from soc_api.web.routers.hunt import router as hunt_router
+from soc_api.web.routers.incidents import router as incidents_router
 from soc_api.web.routers.overview import router as overview_router
 from soc_api.web.routers.systems import router as systems_router
 from soc_api.web.routers.triage import router as triage_router
@@ -15,6 +17,8 @@ from soc_api.web.routers.triage import router as triage_router
 AREA_ROUTERS: list[APIRouter] = [
     overview_router,
     triage_router,
+    incidents_router,
+    drills_router,
     systems_router,
     hunt_router,
     audit_router,

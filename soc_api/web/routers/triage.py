@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from soc_api.db.models import ALERT_STATUSES, CLOSE_REASONS, SEVERITIES, AlertRow, AuditEntry
 from soc_api.deps import SessionDep, StateDep
+from soc_api.problems import Problem
+from soc_api.routers import suppressions as suppression_api
 from soc_api.services import alerts as svc
-from soc_api.services.principal import ALERTS_COMMENT, ALERTS_READ, ALERTS_TRIAGE, Principal
+from soc_api.services.principal import (
+    ALERTS_COMMENT,
+    ALERTS_READ,
+    ALERTS_TRIAGE,
+    INCIDENTS_MANAGE,
+    SUPPRESSIONS_MANAGE,
+    Principal,
+)
 from soc_api.state import AppState
 from soc_api.web import nav
 from soc_api.web.filters import SORTS, TriageQuery
@@ -35,6 +46,15 @@ PAGE_SIZE = 50
 RAW_SHOWN = 50  # a scan alert can carry thousands of events; the rest are one hunt query away
 ACTIONS = ("acknowledge", "assign_me", "close", "reopen")
 Csrf = Annotated[str, Form(max_length=200)]
+# "Suppress similar": the alert attributes a suppression may match on, offered when the alert has them.
+SIMILAR_FIELDS = ("host_name", "user_name", "source_ip", "destination_ip", "site", "zone", "system_id")
+SUPPRESS_DAYS = 30
+
+
+def similar_conditions(row: AlertRow) -> dict[str, str]:
+    """The alert's own values of :data:`SIMILAR_FIELDS` (a suppression built from them matches its siblings)."""
+    values = {name: getattr(row, name) for name in SIMILAR_FIELDS}
+    return {name: str(value)[:255] for name, value in values.items() if value not in (None, "")}
 
 
 @router.get("/alerts")
@@ -58,6 +78,7 @@ def queue(request: Request, session: SessionDep, state: StateDep, principal: Pag
         "sorts": SORTS,
         "reasons": CLOSE_REASONS,
         "can_triage": principal.can(ALERTS_TRIAGE),
+        "can_escalate": principal.can(INCIDENTS_MANAGE),
         "here": here,
     }
     return render(request, state, "alerts.html", context, principal=principal, active="alerts")
@@ -108,6 +129,10 @@ def detail(
         "reasons": CLOSE_REASONS,
         "can_triage": principal.can(ALERTS_TRIAGE),
         "can_comment": principal.can(ALERTS_COMMENT),
+        "can_suppress": principal.can(SUPPRESSIONS_MANAGE),
+        "can_escalate": principal.can(INCIDENTS_MANAGE),
+        "similar": similar_conditions(row),
+        "suppress_until": (datetime.now(state.tz).date() + timedelta(days=SUPPRESS_DAYS)).isoformat(),
     }
     return render(request, state, "alert_detail.html", context, principal=principal, active="alerts")
 
@@ -209,3 +234,36 @@ def bulk(
             back, error=N_("Some alerts could not be changed."), detail=f"{done} ✓ / {failed} ✗", secure=secure
         )
     return redirect(back, ok=N_("Saved."), secure=secure)
+
+
+@router.post("/alerts/{alert_id}/suppress")
+def suppress_similar(
+    alert_id: str,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    principal: PagePrincipal,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    expires: Annotated[str, Form(max_length=10)] = "",
+    fields: Annotated[list[str], Form(max_length=len(SIMILAR_FIELDS))] = [],  # noqa: B006 - read-only
+    csrf_token: Csrf = "",
+) -> Response:
+    """Silence this alert's rule for the chosen attributes until the end of the expiry day (local time)."""
+    form_csrf(request, principal, csrf_token)
+    allow(principal, nav.can(SUPPRESSIONS_MANAGE))
+    back = f"/alerts/{alert_id}"
+    row = _visible(session, principal, alert_id)
+    own = similar_conditions(row)
+    try:
+        until = datetime.combine(date.fromisoformat(expires), time(23, 59, 59), tzinfo=state.tz)
+        body = suppression_api.SuppressionIn(
+            rule_id=row.rule_id, conditions={f: own[f] for f in fields if f in own}, reason=reason.strip(),
+            expires_at=until,
+        )  # fmt: skip
+    except (ValueError, ValidationError):
+        raise FormRejected(N_("Give a reason (at least 5 characters) and a valid expiry date."), back) from None
+    try:
+        suppression_api.create_suppression(body, request, Response(), session, principal)
+    except Problem as exc:
+        raise FormRejected(N_("The action was refused."), back, exc.detail) from None
+    return redirect(back, ok=N_("Similar alerts are suppressed."), secure=state.config.security.cookie_secure)

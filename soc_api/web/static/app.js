@@ -1,6 +1,7 @@
 // Progressive enhancement only: every page works without this file.
 // Queue: j / ArrowDown next row, ArrowUp previous, x toggle selection, Enter open; "select all".
-// Alert page: a assign to me, k acknowledge, c focus the close reason.
+// Alert page: a assign to me, k acknowledge, c focus the close reason, s suppress similar (opens the
+// form, focuses the reason); e escalates the alert (queue: the selected alerts) to an incident.
 (function () {
   "use strict";
   function typing(el) {
@@ -37,7 +38,11 @@
     var target = document.querySelector('[data-key="' + key + '"]');
     if (!target) { return; }
     ev.preventDefault();
-    if (target.tagName === "SELECT") { target.focus(); } else { target.click(); }
+    if (target.tagName === "SELECT" || target.tagName === "TEXTAREA") {
+      var fold = target.closest("details");  // s: open "suppress similar" and focus its reason
+      if (fold) { fold.open = true; }
+      target.focus();
+    } else { target.click(); }
   });
   document.querySelectorAll("form.close-form").forEach(function (form) {
     form.addEventListener("submit", function (ev) {
