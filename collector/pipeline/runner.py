@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from collector.config import CollectorConfig
 from collector.metrics import CollectorMetrics
 from collector.pipeline.base import Processor
+from collector.pipeline.dns import DnsDomains
 from collector.pipeline.enrich import (
     EnrichSite,
     EnrichSystem,
@@ -112,6 +113,7 @@ def build_processors(config: CollectorConfig, systems: SystemResolver | None = N
         EnrichZone(enrich),
         EnrichSystem(systems or StaticSystemResolver(enrich)),
         Related(),
+        DnsDomains(),
         ThreatIntel(list(enrich.intel_files)),
     ]
 

@@ -187,7 +187,7 @@ def test_full_chain_order(tmp_path: Path) -> None:
     )
     chain = build_processors(cfg)
     assert [p.name for p in chain] == [
-        "normalize", "enrich_site", "enrich_zone", "enrich_system", "related", "threat_intel",
+        "normalize", "enrich_site", "enrich_zone", "enrich_system", "related", "dns_domains", "threat_intel",
     ]  # fmt: skip
     events: list[Event] = [{"event": {"id": "1"}, "host": {"ip": "10.1.0.9"}, "file": {"hash": {"md5": "F" * 32}}}]
     for proc in chain:
@@ -195,3 +195,27 @@ def test_full_chain_order(tmp_path: Path) -> None:
     ev = events[0]
     assert get(ev, "soc.site") == "hn" and get(ev, "soc.zone") == "party-wan"
     assert "intel_match" in ev["tags"]  # the hash reached intel through related.hash
+
+
+def test_dns_names_get_their_registered_domain() -> None:
+    from collector.pipeline.dns import DnsDomains
+
+    events: list[dict[str, object]] = [
+        {"dns": {"question": {"name": "a1b2c3.t.exfil.example.com.vn."}}},
+        {"dns": {"question": {"name": "example.org"}}},
+        {"dns": {"question": {"name": ""}}},
+        {"dns": "not an object"},
+        {"event": {"id": "no-dns"}},
+    ]
+    out = DnsDomains().process(events)
+    q0 = out[0]["dns"]["question"]
+    assert (q0["registered_domain"], q0["subdomain"], q0["top_level_domain"]) == (
+        "example.com.vn",
+        "a1b2c3.t.exfil",
+        "vn",
+    )
+    assert (
+        out[1]["dns"]["question"]["registered_domain"] == "example.org" and "subdomain" not in out[1]["dns"]["question"]
+    )
+    assert "registered_domain" not in out[2]["dns"]["question"]
+    assert out[3]["dns"] == "not an object" and out[4] == {"event": {"id": "no-dns"}}

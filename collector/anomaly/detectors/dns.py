@@ -2,7 +2,7 @@
 
 Names come from one terms aggregation on ``dns.question.name`` per window (bounded by
 ``max_names``; a truncated read is reported in the explanation), grouped by registered domain
-(:mod:`collector.anomaly.domains`). A parent is suspicious when it has many distinct sub-domains or
+(:mod:`collector.pipeline.domains`). A parent is suspicious when it has many distinct sub-domains or
 several long/high-entropy names; the clients behind it are then found with one more aggregation.
 NXDOMAIN bursts are distinct failed names per client, which is what a DGA walking its list does.
 """
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from collector.anomaly.base import Detector, Finding, RunContext, Scope, Window, span, windows_at
-from collector.anomaly.domains import DomainSplitter
 from collector.anomaly.settings import DetectorParams, DnsParams
 from collector.anomaly.state import StateTx
 from collector.anomaly.stats import median, shannon_entropy
+from collector.pipeline.domains import DomainSplitter
 from collector.store.base import Bucket, Filter, Term
 from soc_common.ecs import iso
 
