@@ -219,7 +219,8 @@ class SourceRunner:
             source={"name": self.entry.name, "type": self.entry.type},
         )
         self._stamp(notice)
-        with contextlib.suppress(SpoolFull):
+        # a full disk (ENOSPC) must not kill the supervisor: the source is retried with back-off
+        with contextlib.suppress(SpoolFull, OSError):
             self._spool.append([notice], timeout=1.0)
 
     def status(self) -> dict[str, Any]:

@@ -160,6 +160,10 @@ class Shipper:
                 except CollectorError as exc:
                     self._record_error(str(exc))
                     stop.wait(self._backoff(exc.retry_after))
+                except Exception as exc:  # a full disk, a bug: back off and keep shipping, never die
+                    log.exception("shipping failed")
+                    self._record_error(f"{type(exc).__name__}: {exc}")
+                    stop.wait(self._backoff(None))
         finally:
             self._client.close()
 

@@ -127,6 +127,7 @@ class Spool:
         self._head_acked_records = 0
         self._head_acked_bytes = 0
         self.dropped_events = 0
+        self.cursor_write_errors = 0  # acknowledged positions the disk refused to persist
         self.corrupt_records = 0
         self.truncated_bytes = 0
         self.blocked_seconds = 0.0
@@ -159,13 +160,22 @@ class Spool:
             return 0, 0
 
     def _write_cursor(self) -> None:
+        """Persist the acknowledged position; if the disk refuses, keep going from memory.
+
+        A lost cursor write only means acknowledged events may be sent again after a crash, and
+        the collector drops those as duplicates; stopping the shipper over it would lose far more.
+        """
         tmp = self.directory / "cursor.json.tmp"
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump({"segment": self._ack_seq, "offset": self._ack_offset}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.directory / "cursor.json")
-        _fsync_dir(self.directory)
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                json.dump({"segment": self._ack_seq, "offset": self._ack_offset}, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.directory / "cursor.json")
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            self.cursor_write_errors += 1
+            log.error("spool cursor not saved (%s): acknowledged events may be re-sent after a restart", exc)
 
     def _recover(self) -> None:
         seqs = sorted(int(p.stem) for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.isdecimal())

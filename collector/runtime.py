@@ -211,7 +211,9 @@ class Collector:
         """Status for /health: component states and counts, never configuration values or secrets."""
         store_state: dict[str, Any]
         try:
-            store_state = {"ok": True, **(self.store.health() if self.store else {})}
+            store_state = dict(self.store.health() if self.store else {})
+            # the stores report an unreachable backend in the document rather than by raising
+            store_state["ok"] = store_state.get("reachable", True) is not False
         except Exception as exc:
             store_state = {"ok": False, "error": type(exc).__name__}
         detection = self.pipeline.detection if self.pipeline else None

@@ -2,10 +2,10 @@
 # Installs the Debian packages the test suite drives as real peers: PostgreSQL (database suite),
 # rsyslog/logger (syslog), softflowd + nfdump (NetFlow), tshark (capture cross-checks),
 # systemd (systemd-analyze verify of our units), systemd-journal-remote (writes real journal files for
-# the journald source tests), chromium (browser tests, driven by Playwright), fonts-dejavu-core + poppler-utils (Vietnamese PDF reports and their checks), util-linux (unshare for the offline-install test). Idempotent: does nothing when all are present.
+# the journald source tests), chromium (browser tests, driven by Playwright), fonts-dejavu-core + poppler-utils (Vietnamese PDF reports and their checks), util-linux (unshare for the offline-install test), iproute2 (network namespaces for the soak partition). Idempotent: does nothing when all are present.
 set -euo pipefail
 
-packages=(postgresql chromium fonts-dejavu-core poppler-utils rsyslog rsyslog-gnutls rsyslog-openssl softflowd nfdump tshark systemd systemd-journal-remote bsdutils util-linux)
+packages=(postgresql chromium fonts-dejavu-core poppler-utils rsyslog rsyslog-gnutls rsyslog-openssl softflowd nfdump tshark systemd systemd-journal-remote bsdutils util-linux iproute2)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

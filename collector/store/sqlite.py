@@ -30,6 +30,7 @@ import logging
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -193,6 +194,24 @@ class _Job:
     done: bool = False
 
 
+class _Reader:
+    """One thread's read connection, closed when that thread ends (its thread-locals are freed).
+
+    Servers that start a thread per request would otherwise leave a connection, its file
+    descriptors and its page cache behind for every request.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class SqliteEventStore(EventStore):
     """Events in a single SQLite file (WAL, one writer, per-thread readers)."""
 
@@ -205,7 +224,7 @@ class SqliteEventStore(EventStore):
         self._queue_lock = threading.Lock()
         self._queue: list[_Job] = []
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
         self._closed = False
         if str(self.path) != ":memory:":
@@ -241,16 +260,16 @@ class SqliteEventStore(EventStore):
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
             raise StoreError("event store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
             try:
-                conn = self._connect()
+                reader = _Reader(self._connect())
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: {exc}") from exc
-            self._local.conn = conn
+            self._local.reader = reader
             with self._readers_lock:
-                self._readers.append(conn)
-        return conn
+                self._readers.add(reader)
+        return reader.conn
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -437,9 +456,17 @@ class SqliteEventStore(EventStore):
             return
         self._closed = True
         with self._readers_lock:
-            readers, self._readers = self._readers, []
-        for conn in readers:
-            conn.close()
+            readers = list(self._readers)
+            self._readers = weakref.WeakSet()
+        own = getattr(self._local, "reader", None)
+        self._local.reader = None
+        for reader in readers:
+            if reader is own:
+                reader.close()
+            else:
+                # another thread may be mid-query: closing under it can crash the process, so stop
+                # its query; the connection closes when that thread ends (see _Reader)
+                reader.conn.interrupt()
         with self._write_lock:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("PRAGMA optimize")
