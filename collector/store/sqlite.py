@@ -466,7 +466,8 @@ class SqliteEventStore(EventStore):
             else:
                 # another thread may be mid-query: closing under it can crash the process, so stop
                 # its query; the connection closes when that thread ends (see _Reader)
-                reader.conn.interrupt()
+                with contextlib.suppress(sqlite3.Error):  # already closed by its own thread
+                    reader.conn.interrupt()
         with self._write_lock:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("PRAGMA optimize")
