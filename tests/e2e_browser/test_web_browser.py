@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyotp
+from playwright.sync_api import expect
 
 from tests.e2e_browser.browser_world import PASSWORD, Site, shot
 
@@ -35,16 +36,16 @@ def test_officer_enrols_mfa_and_triages_a_detected_alert(site: Site, browser: An
     _sign_in(page, site, "officer")
     page.goto(f"{site.base}/account")
     page.get_by_role("button", name="Thiết lập xác thực hai bước").click()
-    assert page.locator("svg.qr").is_visible()
+    expect(page.locator("svg.qr")).to_be_visible()
     shot(page, "02-mfa-enrolment")
     secret = page.locator("#totp-secret").inner_text()
     page.get_by_label("Mã", exact=True).fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Bật").click()
-    assert page.get_by_text("Mã khôi phục").is_visible()
+    expect(page.get_by_text("Mã khôi phục")).to_be_visible()
 
     _sign_in(page, site, "officer", pyotp.TOTP(secret).now())  # the second factor is now required
     page.goto(f"{site.base}/overview")
-    assert page.get_by_role("heading", name="Tổng quan").is_visible()
+    expect(page.get_by_role("heading", name="Tổng quan")).to_be_visible()
     shot(page, "03-overview")
 
     page.goto(f"{site.base}/alerts?severity=medium")
@@ -54,7 +55,7 @@ def test_officer_enrols_mfa_and_triages_a_detected_alert(site: Site, browser: An
     page.keyboard.press("j")  # keyboard navigation: first row, then open it
     page.keyboard.press("Enter")
     page.wait_for_url(f"{site.base}/alerts/*")
-    assert page.locator("text=Sự kiện gốc").is_visible()
+    expect(page.locator("text=Sự kiện gốc")).to_be_visible()
     with page.expect_navigation():  # the key submits a form; wait for the page it leads to
         page.keyboard.press("a")  # assign to me
     assert "Đang xử lý" in page.locator("#alert-status").inner_text()
@@ -86,11 +87,11 @@ def test_sibling_alert_escalated_to_an_incident_with_a_pdf_report_and_a_drill_re
     page.wait_for_url(f"{site.base}/alerts/*")
     page.keyboard.press("e")  # escalate this alert to a new incident
     page.wait_for_url(f"{site.base}/incidents/*")
-    assert page.get_by_text("Đã mở sự cố.").is_visible()
+    expect(page.get_by_text("Đã mở sự cố.")).to_be_visible()
     assert "Đã phát hiện" in page.locator("#incident-status").inner_text()
     page.locator("#report-format").select_option("pdf")
     page.get_by_role("button", name="Tạo báo cáo").click()
-    assert page.get_by_text("Đã tạo báo cáo.").is_visible()
+    expect(page.get_by_text("Đã tạo báo cáo.")).to_be_visible()
     shot(page, "09-incident")
     with page.expect_download() as info:
         page.locator("#reports a").first.click()
@@ -107,12 +108,12 @@ def test_sibling_alert_escalated_to_an_incident_with_a_pdf_report_and_a_drill_re
     form.get_by_label("Hình thức").select_option("tabletop")
     form.get_by_role("button", name="Lưu").click()
     page.wait_for_url(f"{site.base}/drills/*")
-    assert page.get_by_text("Đã ghi nhận cuộc diễn tập.").is_visible()
+    expect(page.get_by_text("Đã ghi nhận cuộc diễn tập.")).to_be_visible()
     timeline = page.locator("#timeline-form")
     timeline.get_by_label("Giai đoạn").select_option("detection")
     timeline.get_by_label("Ghi chú").fill("SOC phát hiện quét cổng")
     timeline.get_by_role("button", name="Thêm").click()
-    assert page.locator("#drill-timeline").get_by_text("SOC phát hiện quét cổng").is_visible()
+    expect(page.locator("#drill-timeline").get_by_text("SOC phát hiện quét cổng")).to_be_visible()
     shot(page, "11-drill")
     assert [e for e in errors if "Content Security Policy" in e] == []
     page.close()
@@ -126,7 +127,7 @@ def test_dossier_submitted_appraised_and_approved_by_the_right_people(site: Site
     page.get_by_label("Số quy chế").fill("45-QĐ/VPTU")
     page.get_by_label("Ngày ban hành quy chế").fill("2026-09-20")
     page.get_by_role("button", name="Lưu").click()
-    assert page.get_by_text("Đã lưu.").is_visible()
+    expect(page.get_by_text("Đã lưu.")).to_be_visible()
     shot(page, "07-system")
     page.goto(dossier)
     inputs = page.locator("input[type=file]")
@@ -136,16 +137,16 @@ def test_dossier_submitted_appraised_and_approved_by_the_right_people(site: Site
         )
         page.locator("input[type=file]").nth(i).locator("xpath=..").get_by_role("button", name="Tải lên").click()
         page.wait_for_load_state()
-        assert page.get_by_text("Đã tải lên tài liệu.").is_visible()
+        expect(page.get_by_text("Đã tải lên tài liệu.")).to_be_visible()
     page.get_by_role("button", name="Trình thẩm định").click()
     assert "Đã trình" in page.locator("#dossier-status").inner_text()
-    assert page.get_by_text("Phòng CNTT - Cơ yếu").first.is_visible()  # who must act next
+    expect(page.get_by_text("Phòng CNTT - Cơ yếu").first).to_be_visible()  # who must act next
 
     _sign_in(page, site, "owner")  # the owner may not appraise a level-3 dossier
     page.goto(dossier)
     page.get_by_label("Ý kiến thẩm định").fill("Chưa đúng thẩm quyền")
     page.get_by_role("button", name="Ghi nhận thẩm định").click()
-    assert page.get_by_text("Thao tác bị từ chối.").is_visible()
+    expect(page.get_by_text("Thao tác bị từ chối.")).to_be_visible()
 
     _sign_in(page, site, "appraiser")
     page.goto(dossier)
