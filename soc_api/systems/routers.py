@@ -535,7 +535,10 @@ def download_document(dossier_id: int, document_id: int, session: SessionDep, ct
     return Response(data, media_type=doc.content_type, headers=headers)
 
 
-def _step(request: Request, session: Session, ctx: Ctx, dossier_id: int, action: Any, body: Any = None) -> DossierOut:
+def _step(
+    request: Request, response: Response, session: Session, ctx: Ctx, dossier_id: int, action: Any, body: Any = None
+) -> DossierOut:
+    """One workflow step: If-Match checked, the rule applied, the new ETag set on the response."""
     dossier, system = _dossier(session, ctx, dossier_id, for_update=True)
     check_if_match(request, dossier.version)
     with rules():
@@ -544,15 +547,15 @@ def _step(request: Request, session: Session, ctx: Ctx, dossier_id: int, action:
         else:
             action(session, ctx, dossier, system, body)
         session.flush()
-        return dossier_out(session, ctx, dossier, system)
+        out = dossier_out(session, ctx, dossier, system)
+    response.headers["ETag"] = etag(out.version)
+    return out
 
 
 @router.post("/dossiers/{dossier_id}/submit", response_model=DossierOut, tags=["dossiers"])
 def submit(dossier_id: int, request: Request, response: Response, session: SessionDep, ctx: CtxDep) -> DossierOut:
     """Officers submit a complete dossier for appraisal (needs every part and a risk assessment)."""
-    out = _step(request, session, ctx, dossier_id, dsvc.submit)
-    response.headers["ETag"] = etag(out.version)
-    return out
+    return _step(request, response, session, ctx, dossier_id, dsvc.submit)
 
 
 @router.post("/dossiers/{dossier_id}/return", response_model=DossierOut, tags=["dossiers"])
@@ -560,9 +563,7 @@ def return_dossier(
     dossier_id: int, body: ReturnIn, request: Request, response: Response, session: SessionDep, ctx: CtxDep
 ) -> DossierOut:
     """The appraising authority returns an incomplete dossier for completion."""
-    out = _step(request, session, ctx, dossier_id, dsvc.return_for_completion, body)
-    response.headers["ETag"] = etag(out.version)
-    return out
+    return _step(request, response, session, ctx, dossier_id, dsvc.return_for_completion, body)
 
 
 @router.post("/dossiers/{dossier_id}/appraise", response_model=DossierOut, tags=["dossiers"])
@@ -570,9 +571,7 @@ def appraise(
     dossier_id: int, body: AppraiseIn, request: Request, response: Response, session: SessionDep, ctx: CtxDep
 ) -> DossierOut:
     """The appraising authority for the level records its appraisal opinion."""
-    out = _step(request, session, ctx, dossier_id, dsvc.appraise, body)
-    response.headers["ETag"] = etag(out.version)
-    return out
+    return _step(request, response, session, ctx, dossier_id, dsvc.appraise, body)
 
 
 @router.post("/dossiers/{dossier_id}/approve", response_model=DossierOut, tags=["dossiers"])
@@ -580,9 +579,7 @@ def approve(
     dossier_id: int, body: ApproveIn, request: Request, response: Response, session: SessionDep, ctx: CtxDep
 ) -> DossierOut:
     """The approving authority approves with a decision number and date (a higher level needs a reason)."""
-    out = _step(request, session, ctx, dossier_id, dsvc.approve, body)
-    response.headers["ETag"] = etag(out.version)
-    return out
+    return _step(request, response, session, ctx, dossier_id, dsvc.approve, body)
 
 
 # -- calendar -----------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from soc_api.app import create_app
 from soc_api.db.models import ApiKey, Incident
 from soc_api.db.session import begin_write
 from soc_api.handover.keys import KeyRing
-from soc_api.handover.routers import router
 from soc_api.handover.settings import HandoverSettings
 from soc_api.state import AppState
 from soc_common.ecs import utc_now
@@ -42,7 +41,6 @@ def _key(state: AppState, prefix: str, scopes: list[str]) -> dict[str, str]:
 @pytest.fixture
 def client(db_url: str, tmp_path: Path, ring: KeyRing) -> Iterator[tuple[TestClient, AppState]]:
     app = create_app(make_config(db_url, tmp_path))
-    app.include_router(router)
     app.state.handover = HandoverSettings(site="hn", site_name="VP Tỉnh ủy Hà Nội", key_dir=ring.directory)
     state: AppState = app.state.soc
     with TestClient(app, base_url="https://testserver") as c:

@@ -20,7 +20,7 @@ from soc_api.db.session import begin_write
 from soc_api.handover import outbox
 from soc_api.handover.keys import KeyRing
 from soc_api.handover.models import StixObjectRow
-from soc_api.handover.taxii import MEDIA_TYPE, build_taxii_router
+from soc_api.handover.taxii import MEDIA_TYPE
 from soc_api.state import AppState
 from soc_common.ecs import utc_now
 from tests.handover.conftest import SITE, ServerThread, tls_options
@@ -62,7 +62,6 @@ def taxii(db_url: str, tmp_path: Path, ring: KeyRing, pki: Pki, monkeypatch: pyt
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     app = create_app(make_config(db_url, tmp_path))
-    app.include_router(build_taxii_router())
     state: AppState = app.state.soc
     start = utc_now() - timedelta(hours=1)
     with state.sessions() as s, s.begin():

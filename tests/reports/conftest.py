@@ -12,19 +12,13 @@ from fastapi.testclient import TestClient
 from pydantic import Field
 
 from soc_api.app import create_app
-from soc_api.assessments.routers import router as assessments_router
 from soc_api.assessments.settings import ComplianceSettings
 from soc_api.config import ApiConfig
 from soc_api.db.models import Site, User
-from soc_api.drills.routers import router as drills_router
-from soc_api.kpi.routers import router as kpi_router
 from soc_api.kpi.settings import KpiSettings
-from soc_api.reminders.routers import router as notifications_router
 from soc_api.reminders.settings import RemindersSettings
-from soc_api.reports.routers import router as reports_router
 from soc_api.reports.settings import ReportsSettings
 from soc_api.state import AppState
-from soc_api.systems.routers import router as systems_router
 from soc_api.systems.settings import SystemsSettings
 
 _ROOT = str(Path(__file__).resolve().parents[2])
@@ -70,8 +64,6 @@ def config_sections() -> dict[str, object]:
 @pytest.fixture
 def api(db_url: str, tmp_path: Path, config_sections: dict[str, object]) -> Iterator[Api]:
     app = create_app(make_config(db_url, tmp_path, **config_sections))
-    for router in (systems_router, assessments_router, drills_router, kpi_router, reports_router, notifications_router):
-        app.include_router(router)
     state: AppState = app.state.soc
     out = Api(client=TestClient(app, base_url="https://testserver"), state=state)
     with state.sessions.begin() as s:

@@ -14,7 +14,6 @@ from soc_api.app import create_app
 from soc_api.config import ApiConfig
 from soc_api.db.models import Site, User
 from soc_api.state import AppState
-from soc_api.systems.routers import router as systems_router
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
@@ -54,7 +53,6 @@ def make_config(db_url: str, tmp_path: Path) -> ApiConfig:
 @pytest.fixture
 def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     app = create_app(make_config(db_url, tmp_path))
-    app.include_router(systems_router)
     state: AppState = app.state.soc
     out = Api(client=TestClient(app, base_url="https://testserver"), state=state)
     with state.sessions.begin() as s:
