@@ -210,5 +210,55 @@ def policy_show(
     typer.echo(json.dumps({"version": version, "policy_dir": str(cfg.policy_dir), "policy": policy}, indent=2))
 
 
+@app.command("admin-key")
+def admin_key(
+    name: str = typer.Option("soc-api", "--name", help="Who the key is for (shown in the collector's log)."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Create an admin API key for /v1/admin/ (docs/collector-admin.md); printed once, stored hashed."""
+    from collector.ingest.admin import AdminCredentials, credentials_path
+
+    try:
+        key = AdminCredentials(credentials_path(_config(config).state_dir)).create_key(name)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    typer.echo(key)
+    typer.echo("admin key created (shown once: put it in the SOC API's [agents] admin_key)", err=True)
+
+
+@app.command("admin-cert")
+def admin_cert(
+    out: Path = typer.Option(..., "--out", help="Folder for admin.crt, admin.key and ca.crt."),
+    name: str = typer.Option("soc-api", "--name", help="Who the certificate is for."),
+    days: int = typer.Option(365, "--days", min=1, max=3650),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Issue an admin client certificate from the collector CA for /v1/admin/ (docs/collector-admin.md)."""
+    from collector.ingest.admin import AdminCredentials, credentials_path, issue_admin_cert
+    from collector.ingest.ca import CertificateAuthority
+
+    cfg = _config(config)
+    try:
+        cred_id, cert, key = issue_admin_cert(
+            CertificateAuthority(cfg.ca_dir), AdminCredentials(credentials_path(cfg.state_dir)), name, out, days
+        )
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    typer.echo(f"admin certificate {cred_id}: {cert} (key {key}, CA {out / 'ca.crt'})")
+
+
+@app.command("admin-revoke")
+def admin_revoke(cred_id: str = typer.Argument(...), config: Path | None = ConfigOption) -> None:
+    """Revoke an admin key or admin certificate by its id."""
+    from collector.ingest.admin import AdminCredentials, credentials_path
+
+    if not AdminCredentials(credentials_path(_config(config).state_dir)).revoke(cred_id):
+        typer.echo(f"no active admin credential {cred_id}", err=True)
+        raise typer.Exit(EXIT_PROBLEM)
+    typer.echo(f"admin credential {cred_id} revoked")
+
+
 if __name__ == "__main__":
     app()

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI, Request, Response
 
 from soc_api import problems, web
+from soc_api.agents import routers as agents_routes
 from soc_api.assessments import routers as assessments_routes
 from soc_api.config import ApiConfig, ensure_session_secret
 from soc_api.db.migrate import upgrade
@@ -139,6 +140,7 @@ def create_app(config: ApiConfig, *, migrate: bool = True) -> FastAPI:
         reports_routes.router,
         reminders_routes.router,
         handover_routes.router,
+        agents_routes.router,
         build_taxii_router(title=config.handover.taxii_collection_title),
     ):
         app.include_router(router)

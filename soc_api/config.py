@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from collector.store.settings import StoreSettings
+from soc_api.agents.settings import AgentsSettings
 from soc_api.assessments.settings import ComplianceSettings
 from soc_api.handover.settings import HandoverSettings
 from soc_api.incidents.settings import IncidentsSettings
@@ -109,6 +110,7 @@ class ApiConfig(Section):
     reports: ReportsSettings = Field(default_factory=ReportsSettings)  # annual/quarterly report details
     reminders: RemindersSettings = Field(default_factory=RemindersSettings)  # deadline reminders
     handover: HandoverSettings = Field(default_factory=HandoverSettings)  # central monitoring system
+    agents: AgentsSettings = Field(default_factory=AgentsSettings)  # collector admin API (agents, tokens)
     # The collector's anomaly state DB (detector overrides); None = <data_dir>/collector/anomaly.db
     anomaly_state: Path | None = None
 

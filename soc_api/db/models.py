@@ -65,6 +65,8 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    locale: Mapped[str | None] = mapped_column(String(8))  # interface language; None = browser's choice
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA zone for shown times; None = configured
 
     def __repr__(self) -> str:  # never show hashes or secrets
         return f"User(id={self.id!r}, username={self.username!r}, role={self.role!r})"

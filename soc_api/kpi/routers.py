@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
+from soc_api.agents.routers import agents_settings
 from soc_api.assessments.routers import compliance_settings, obligations_of, today_vn
 from soc_api.deps import SessionDep, StateDep
 from soc_api.kpi.models import DeclaredAssets
 from soc_api.kpi.schemas import DeclaredAssetsIn, DeclaredAssetsOut, KpiReport
 from soc_api.kpi.services.compute import Inputs, compute
-from soc_api.kpi.services.endpoints import registry_agents
+from soc_api.kpi.services.endpoints import AgentSeen, collector_agents, registry_agents
 from soc_api.kpi.services.scope import covered_sites, registry_path
 from soc_api.kpi.settings import KpiSettings
 from soc_api.services import audit
@@ -32,12 +33,19 @@ def kpi_settings(state: AppState) -> KpiSettings:
     return settings if isinstance(settings, KpiSettings) else KpiSettings()
 
 
+def enrolled_agents(state: AppState, settings: KpiSettings) -> list[AgentSeen]:
+    """The collector's agents: over its admin API when configured, else from the local registry file."""
+    remote = agents_settings(state)
+    if remote.configured:
+        return collector_agents(remote)
+    return registry_agents(registry_path(settings.collector_registry, settings_of(state).collector_registry))
+
+
 def kpi_inputs(state: AppState) -> Inputs:
     settings = kpi_settings(state)
-    path = registry_path(settings.collector_registry, settings_of(state).collector_registry)
     return Inputs(
         store=state.store,
-        agents=registry_agents(path),
+        agents=enrolled_agents(state, settings),
         obligations=obligations_of(state),
         settings=settings,
         now=utc_now(),

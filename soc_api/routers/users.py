@@ -73,6 +73,8 @@ class UserOut(BaseModel):
     locked: bool
     created_at: datetime
     last_login_at: datetime | None
+    locale: str | None = None  # interface language chosen by the user (None: the browser's)
+    time_zone: str | None = None  # zone the interface shows times in (None: the configured one)
 
     @classmethod
     def of(cls, u: User) -> UserOut:
@@ -80,7 +82,7 @@ class UserOut(BaseModel):
         return cls(
             id=u.id, username=u.username, display_name=u.display_name, email=u.email, role=u.role,
             site_scope=u.site_scope, totp_enabled=u.totp_enabled, is_active=u.is_active, locked=locked,
-            created_at=u.created_at, last_login_at=u.last_login_at,
+            created_at=u.created_at, last_login_at=u.last_login_at, locale=u.locale, time_zone=u.time_zone,
         )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from soc_api.deps import SessionDep, check_csrf, client_ip, resolve_principal
 from soc_api.problems import Problem
 from soc_api.services.principal import Principal
+from soc_api.web import userprefs
 
 
 class LoginRequired(Exception):
@@ -53,6 +54,7 @@ def page_principal(request: Request, session: SessionDep) -> Principal:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(path)
     request.state.principal = principal
+    userprefs.remember(request, session, principal)
     return principal
 
 

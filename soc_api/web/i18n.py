@@ -46,8 +46,35 @@ def catalogue(lang: str) -> dict[str, str]:
     return out
 
 
-def pick_language(query: str | None, cookie: str | None, default: str) -> str:
-    for candidate in (query, cookie):
+def accepted_language(header: str | None) -> str | None:
+    """The best of our languages in an ``Accept-Language`` header (``q=0`` means "not this one")."""
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate((header or "")[:500].split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-", 1)[0]
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if primary in LANGUAGES and weight > 0:
+            candidate = (-weight, position, primary)
+            best = candidate if best is None or candidate < best else best
+    return best[2] if best else None
+
+
+def pick_language(
+    query: str | None,
+    cookie: str | None,
+    default: str,
+    *,
+    stored: str | None = None,
+    accept: str | None = None,
+) -> str:
+    """An explicit ``?lang=`` for this page, then the user's stored choice, the cookie (anonymous
+    pages), the browser's Accept-Language, and last the configured default (Vietnamese)."""
+    for candidate in (query, stored, cookie, accepted_language(accept)):
         if candidate in LANGUAGES:
             return candidate
     return default if default in LANGUAGES else "vi"

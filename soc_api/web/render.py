@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from soc_api.deps import CSRF_COOKIE
 from soc_api.services.principal import Principal
 from soc_api.state import AppState
-from soc_api.web import flash, nav
+from soc_api.web import flash, nav, userprefs
 from soc_api.web.i18n import LANGUAGES, Translator, pick_language
 from soc_api.web.labels import label
 
@@ -34,8 +34,12 @@ PAGE_CSP = _CSP_BASE.replace("default-src 'none';", "default-src 'none'; script-
 
 
 def translator(request: Request, state: AppState) -> Translator:
-    lang = pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), state.config.language)
-    return Translator(lang, state.tz)
+    prefs = userprefs.of(request)
+    lang = pick_language(
+        request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), state.config.language,
+        stored=prefs.locale, accept=request.headers.get("accept-language"),
+    )  # fmt: skip
+    return Translator(lang, prefs.zone or state.tz)
 
 
 def csrf_for(request: Request, state: AppState) -> str:
@@ -75,7 +79,7 @@ def render(
         "languages": LANGUAGES,
         "label": lambda kind, code: t.gettext(label(kind, code)),
         "csrf_token": csrf,
-        "tz": state.config.timezone,
+        "tz": t.tz.key,
         "principal": principal,
         "nav": nav.entries_for(principal),
         "active": active,
@@ -87,11 +91,18 @@ def render(
     secure = state.config.security.cookie_secure
     response.set_cookie(CSRF_COOKIE, csrf, httponly=False, secure=secure, samesite="strict", path="/")
     if request.query_params.get("lang") == t.lang:
-        response.set_cookie(LANG_COOKIE, t.lang, max_age=365 * 86400, secure=secure, samesite="lax", path="/")
+        remember_language(response, t.lang, state)
     if base["flash"] is not None or request.cookies.get(flash.FLASH_COOKIE):
         response.delete_cookie(flash.FLASH_COOKIE, path="/", secure=secure, httponly=True, samesite="strict")
     harden(response, scripts=principal is not None)
     return response
+
+
+def remember_language(response: Any, lang: str | None, state: AppState) -> None:
+    """The language cookie: what the sign-in page shows this browser next time."""
+    if lang in LANGUAGES:
+        secure = state.config.security.cookie_secure
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, secure=secure, samesite="lax", path="/")
 
 
 def harden(response: Any, *, scripts: bool = True) -> None:

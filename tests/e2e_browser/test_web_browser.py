@@ -5,6 +5,7 @@ the right people. Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,31 @@ def test_dossier_submitted_appraised_and_approved_by_the_right_people(site: Site
     page.goto(f"{dossier}?lang=en")
     assert "Approved" in page.locator("#dossier-status").inner_text()
     page.close()
+
+
+def test_administration_pages_and_the_per_user_language(site: Site, browser: Any) -> None:
+    """Suppression created from its page, the tuning, hand-over and KPI pages drawn without a CSP
+    violation, then the header switch stores English on the account."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    _sign_in(page, site, "admin")
+    page.goto(f"{site.base}/admin/suppressions")
+    page.get_by_label("Lý do").fill("Máy sao lưu chạy hằng đêm")
+    page.get_by_label("Hết hạn vào cuối ngày").fill((date.today() + timedelta(days=30)).isoformat())
+    page.get_by_role("button", name="Tạo", exact=True).click()
+    expect(page.get_by_text("Đã tạo quy tắc chặn.")).to_be_visible()
+    shot(page, "12-suppressions")
+    for path, heading, name in (("/admin/detectors", "Bộ phát hiện", "13-detectors"),
+                                ("/admin/handover", "Chuyển giao cho trung tâm giám sát", "14-handover"),
+                                ("/kpi", "Chỉ tiêu và báo cáo", "15-kpi")):  # fmt: skip
+        page.goto(f"{site.base}{path}")
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        shot(page, name)
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", name="KPIs and reports")).to_be_visible()
+    page.context.clear_cookies()  # a new browser session: sign in again, no language cookie
+    _sign_in(page, site, "admin")
+    page.goto(f"{site.base}/overview")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()  # stored on the account
+    assert [e for e in errors if "Content Security Policy" in e] == []

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from soc_api.assessments.models import ImprovementAction
-from soc_api.drills.models import Drill, DrillTimelineEntry
+from soc_api.drills.models import Drill, DrillPlan, DrillTimelineEntry
 from soc_api.web.routers.drills import month_of, month_weeks
 from tests.web.web_world import Web
 
@@ -129,3 +129,25 @@ def test_month_table_is_monday_first_and_marks_days() -> None:
     assert weeks[0][6][0] == date(2026, 2, 1) and weeks[0][0] == (None, [])  # 1 Feb 2026 is a Sunday
     days = {day: items for week in weeks for day, items in week if day is not None}
     assert len(days) == 28 and days[date(2026, 2, 14)] == [drill] and days[date(2026, 2, 15)] == []
+
+
+def test_drill_plan_created_and_a_drill_counted_in_it(web: Web) -> None:
+    web.sign_in("officer_hn")
+    form = {"site": "hn", "year": "2026", "title": "Kế hoạch diễn tập 2026", "decision_no": "12/QĐ-TU"}
+    html = _post(web, "/drills/plans", form, "/drills/plans?year=2026")
+    assert "Đã tạo kế hoạch diễn tập." in html and "12/QĐ-TU" in html and "0 / 0" in html
+    again = _post(web, "/drills/plans", form, "/drills/plans?year=2026")  # one plan per site and year
+    assert "already has a drill plan" in again
+    with web.api.state.sessions() as s:
+        plan_id = s.scalars(select(DrillPlan.id)).one()
+    r = web.client.post("/drills", data={"site": "hn", "title": "Diễn tập theo kế hoạch", "kind": "tabletop",
+                                         "planned_on": "2026-11-20", "plan_id": str(plan_id),
+                                         "csrf_token": web.csrf("/drills")})  # fmt: skip
+    assert r.status_code == 200
+    html = web.client.get("/drills/plans?year=2026&lang=en").text
+    assert "Diễn tập theo kế hoạch" in html and "0 / 1" in html
+    web.sign_in("officer_hcm")  # another site's plan is not shown
+    assert "12/QĐ-TU" not in web.client.get("/drills/plans?year=2026").text
+    web.sign_in("auditor")  # reads plans, may not create one
+    assert "plan-form" not in web.client.get("/drills/plans?year=2026").text
+    assert web.client.post("/drills/plans", data={**form, "csrf_token": web.csrf()}).status_code == 403

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from soc_api.db.models import Incident, Suppression
-from soc_api.incidents.models import IncidentTask
+from soc_api.incidents.models import IncidentObligation, IncidentTask
 from soc_api.services.alert_sink import DatabaseAlertSink
 from tests.helpers.alerts import make_alert
 from tests.web.web_world import Web
@@ -152,4 +152,27 @@ def test_suppress_similar_from_an_alert(web: Web) -> None:
         assert rule.rule_id and rule.expires_at is not None
     web.sign_in("approver_hn")
     r = web.client.post(f"{page}/suppress", data={"reason": reason, "expires": default, "csrf_token": web.csrf(page)})
+    assert r.status_code == 403
+
+
+def test_reporting_obligation_marked_sent_then_acknowledged(web: Web) -> None:
+    web.sign_in("officer_hn")
+    incident_id, _html = _escalate(web)
+    page = f"/incidents/{incident_id}"
+    with web.api.state.sessions() as s:
+        duty = s.scalars(select(IncidentObligation).where(IncidentObligation.incident_id == incident_id)).first()
+        assert duty is not None, "an incident always owes at least its initial report"
+        duty_id = duty.id
+    url = f"{page}/obligations/{duty_id}"
+    html = _post(web, f"{url}/acknowledged", {}, page)  # not sent yet: refused by the service
+    assert "only a sent report can be acknowledged" in html
+    html = _post(web, f"{url}/sent", {"reference": "CV-123"}, page)
+    assert "CV-123" in html and f'action="{url}/acknowledged"' in html
+    html = _post(web, f"{url}/acknowledged", {}, page)
+    assert "Đã ghi nhận xác nhận của nơi nhận." in html
+    with web.api.state.sessions() as s:
+        done = s.get(IncidentObligation, duty_id)
+        assert done is not None and done.state == "acknowledged" and done.acknowledged_at is not None
+    web.sign_in("auditor")  # may read the incident, may not record reporting steps
+    r = web.client.post(f"{url}/acknowledged", data={"csrf_token": web.csrf(page)})
     assert r.status_code == 403

@@ -11,11 +11,12 @@ from soc_api.web import i18n
 from tests.web.web_world import Web
 
 PAGES = ["/overview", "/alerts", "/alerts/{alert}", "/systems", "/systems/qlvb-hn", "/dossiers/{dossier}",
-         "/hunt", "/audit", "/admin/users", "/admin/api-keys", "/account"]  # fmt: skip
+         "/hunt", "/audit", "/admin/users", "/admin/api-keys", "/account", "/admin/suppressions",
+         "/admin/detectors", "/admin/handover", "/kpi", "/drills/plans"]  # fmt: skip
 FORBIDDEN: dict[str, set[str]] = {
     "admin": set(),
     "officer_hn": {"/audit", "/admin/users", "/admin/api-keys"},
-    "approver_hn": {"/hunt", "/audit", "/admin/users", "/admin/api-keys"},
+    "approver_hn": {"/hunt", "/audit", "/admin/users", "/admin/api-keys", "/admin/handover"},
     "auditor": {"/hunt", "/admin/users", "/admin/api-keys"},
 }
 

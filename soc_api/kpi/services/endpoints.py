@@ -1,7 +1,9 @@
 """Endpoint coverage per site: computers and servers known, monitored by an agent, protected.
 
 "Monitored" = an agent reported within the stale window, seen either in the collector registry
-(``last_seen``) or as ``soc.inventory`` snapshots in the event store. "Protected" = every snapshot
+(``last_seen``: through the collector's admin API when ``[agents]`` is configured, so the API and the
+collector can run on different machines; else by reading the registry file on a single machine) or
+as ``soc.inventory`` snapshots in the event store. "Protected" = every snapshot
 in the window says centrally managed protection is enabled (switched off at any time in the window
 counts as not protected). A host linked to an information system is a server; otherwise the OS
 type decides (Windows and macOS are computers).
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from collector.store.base import Aggregation, EventStore, Filter, Query, Term
+from soc_api.agents.settings import AgentsSettings
 
 log = logging.getLogger(__name__)
 INVENTORY = "soc.inventory"
@@ -57,6 +60,25 @@ def registry_agents(path: Path | None) -> list[AgentSeen]:
     except Exception:
         log.warning("collector registry %s unreadable", path, exc_info=True)
         return []
+
+
+def collector_agents(settings: AgentsSettings) -> list[AgentSeen]:
+    """Enrolled, unrevoked agents from the collector's admin API (empty when it cannot be reached)."""
+    from soc_api.agents.client import CollectorAdminClient, CollectorRefused, CollectorUnavailable
+
+    try:
+        rows = CollectorAdminClient(settings).agents()
+    except (CollectorUnavailable, CollectorRefused):
+        log.warning("collector admin API %s unreachable: coverage without registry data", settings.collector_url)
+        return []
+    out: list[AgentSeen] = []
+    for row in rows:
+        seen = row.get("last_seen")
+        if not seen or row.get("revoked_at"):
+            continue
+        host = str(row.get("hostname") or "").lower()
+        out.append(AgentSeen(host, row.get("site"), row.get("os"), datetime.fromisoformat(seen)))
+    return out
 
 
 def _hosts(store: EventStore, site: str, start: datetime, *extra: Filter) -> set[str]:

@@ -14,21 +14,22 @@ from sqlalchemy import select
 from soc_api.db.models import ROLES, ApiKey, Site, User
 from soc_api.deps import SessionDep, StateDep
 from soc_api.services import auth as auth_service
+from soc_api.services.preferences import PreferenceError, set_preferences, zone_names
 from soc_api.services.principal import ALL_PERMISSIONS, USERS_MANAGE
-from soc_api.web import nav
+from soc_api.web import nav, userprefs
 from soc_api.web.accounts import revoke_key, set_active
 from soc_api.web.flash import redirect
-from soc_api.web.guard import FormRejected, PagePrincipal, allow, form_csrf, ip
+from soc_api.web.forms import FormPost
+from soc_api.web.guard import FormRejected, PagePrincipal, allow, ip, safe_next
 from soc_api.web.i18n import N_
 from soc_api.web.qr import qr_svg
-from soc_api.web.render import render
+from soc_api.web.render import remember_language, render
 from soc_common.ecs import utc_now
 
 router = APIRouter()
 nav.register(nav.NavEntry("users", N_("Users"), "/admin/users", order=80, allowed=nav.can(USERS_MANAGE)))
 nav.register(nav.NavEntry("apikeys", N_("API keys"), "/admin/api-keys", order=85, allowed=nav.can(USERS_MANAGE)))
 nav.register(nav.NavEntry("account", N_("My account"), "/account", order=95))
-Csrf = Annotated[str, Form(max_length=200)]
 
 
 def _sites(session: SessionDep) -> list[Site]:
@@ -48,50 +49,40 @@ def users(request: Request, session: SessionDep, state: StateDep, principal: Pag
 
 @router.post("/admin/users")
 def user_create(
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
     role: Annotated[str, Form(max_length=16)],
     site_scope: Annotated[str, Form(max_length=64)] = "",
     display_name: Annotated[str, Form(max_length=200)] = "",
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    allow(principal, nav.can(USERS_MANAGE))
-    if site_scope and session.get(Site, site_scope) is None:
+    post.allow(nav.can(USERS_MANAGE))
+    if site_scope and post.session.get(Site, site_scope) is None:
         raise FormRejected(N_("Check the values you entered."), "/admin/users", site_scope)
     try:
         auth_service.create_user(
-            session, username=username.strip(), password=password, role=role, site_scope=site_scope or None,
-            display_name=display_name.strip(), actor=principal.name,
+            post.session, username=username.strip(), password=password, role=role, site_scope=site_scope or None,
+            display_name=display_name.strip(), actor=post.principal.name,
         )  # fmt: skip
     except auth_service.AuthError as exc:
         raise FormRejected(N_("The action was refused."), "/admin/users", str(exc)) from None
-    return redirect("/admin/users", ok=N_("User created."), secure=state.config.security.cookie_secure)
+    return post.done("/admin/users", N_("User created."))
 
 
 @router.post("/admin/users/{user_id}/active")
 def user_active(
     user_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     active: Annotated[str, Form(max_length=5)],
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    allow(principal, nav.can(USERS_MANAGE))
-    user = session.get(User, user_id)
+    post.allow(nav.can(USERS_MANAGE))
+    user = post.session.get(User, user_id)
     if user is None:
         raise FormRejected(N_("No such user."), "/admin/users")
-    if user.id == principal.user_id:
+    if user.id == post.principal.user_id:
         raise FormRejected(N_("You cannot deactivate your own account."), "/admin/users")
-    set_active(session, principal.name, user, active == "true", ip(request))
-    return redirect("/admin/users", ok=N_("Saved."), secure=state.config.security.cookie_secure)
+    set_active(post.session, post.principal.name, user, active == "true", ip(post.request))
+    return post.done("/admin/users", N_("Saved."))
 
 
 def _own(session: SessionDep, principal: PagePrincipal) -> User:
@@ -101,54 +92,81 @@ def _own(session: SessionDep, principal: PagePrincipal) -> User:
     return user
 
 
+def _account(user: User, **extra: object) -> dict[str, object]:
+    return {"user": user, "enrolment": None, "recovery_codes": None, "zones": zone_names(), **extra}
+
+
 @router.get("/account")
 def account(request: Request, session: SessionDep, state: StateDep, principal: PagePrincipal) -> HTMLResponse:
-    context = {"user": _own(session, principal), "enrolment": None, "recovery_codes": None}
+    context = _account(_own(session, principal))
     return render(request, state, "account.html", context, principal=principal, active="account")
+
+
+def _save_preferences(
+    request: Request, session: SessionDep, principal: PagePrincipal, locale: str | None, time_zone: str | None
+) -> None:
+    user = _own(session, principal)
+    try:
+        set_preferences(session, user, locale=locale, time_zone=time_zone, actor=principal.name, source_ip=ip(request))
+    except PreferenceError as exc:
+        raise FormRejected(N_("Check the values you entered."), "/account", str(exc)) from None
+    userprefs.remember(request, session, principal)
+
+
+@router.post("/account/preferences")
+def preferences(
+    post: FormPost,
+    locale: Annotated[str, Form(max_length=8)] = "",
+    time_zone: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """The user's language and time zone ("" = follow the browser / the configured zone)."""
+    _save_preferences(post.request, post.session, post.principal, locale, time_zone.strip())
+    response = redirect("/account", ok=N_("Preferences saved."), secure=post.state.config.security.cookie_secure)
+    remember_language(response, locale, post.state)
+    return response
+
+
+@router.post("/account/language")
+def switch_language(
+    post: FormPost,
+    lang: Annotated[str, Form(max_length=8)],
+    back: Annotated[str, Form(max_length=2000)] = "/alerts",
+) -> Response:
+    """The header's language switch: stored on the account, so every browser follows it."""
+    user = _own(post.session, post.principal)
+    _save_preferences(post.request, post.session, post.principal, lang, user.time_zone)
+    response = redirect(safe_next(back), secure=post.state.config.security.cookie_secure)
+    remember_language(response, lang, post.state)
+    return response
 
 
 @router.post("/account/totp")
 def totp_start(
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
-    csrf_token: Csrf = "",
+    post: FormPost,
 ) -> Response:
     """Start (or restart) enrolment: the secret is shown once, in this response only."""
-    form_csrf(request, principal, csrf_token)
-    user = _own(session, principal)
+    user = _own(post.session, post.principal)
     if user.totp_enabled:
         raise FormRejected(N_("Two-step sign-in is already on; an administrator must reset it."), "/account")
-    enrolment = auth_service.begin_totp_enrolment(user, state.box)
-    context = {
-        "user": user,
-        "enrolment": enrolment,
-        "qr": Markup(qr_svg(enrolment.provisioning_uri)),
-        "recovery_codes": None,
-    }
-    return render(request, state, "account.html", context, principal=principal, active="account")
+    enrolment = auth_service.begin_totp_enrolment(user, post.state.box)
+    context = _account(user, enrolment=enrolment, qr=Markup(qr_svg(enrolment.provisioning_uri)))
+    return render(post.request, post.state, "account.html", context, principal=post.principal, active="account")
 
 
 @router.post("/account/totp/confirm")
 def totp_confirm(
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     code: Annotated[str, Form(max_length=12)],
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    user = _own(session, principal)
+    user = _own(post.session, post.principal)
     if user.totp_enabled or not user.totp_secret_enc:
         raise FormRejected(N_("No enrolment in progress."), "/account")
     try:
-        codes = auth_service.confirm_totp(session, user, state.box, code.strip())
+        codes = auth_service.confirm_totp(post.session, user, post.state.box, code.strip())
     except auth_service.AuthError:
         raise FormRejected(N_("Wrong code; start again."), "/account") from None
-    context = {"user": user, "enrolment": None, "recovery_codes": codes}
-    return render(request, state, "account.html", context, principal=principal, active="account")
+    context = _account(user, recovery_codes=codes)
+    return render(post.request, post.state, "account.html", context, principal=post.principal, active="account")
 
 
 @router.get("/admin/api-keys")
@@ -165,47 +183,37 @@ def api_keys(request: Request, session: SessionDep, state: StateDep, principal: 
 
 @router.post("/admin/api-keys")
 def api_key_create(
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     name: Annotated[str, Form(min_length=1, max_length=100)],
     scopes: Annotated[list[str], Form(max_length=20)] = [],  # noqa: B006 - read, never mutated
     site_scope: Annotated[str, Form(max_length=64)] = "",
     days: Annotated[int, Form(ge=0, le=3650)] = 365,
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    allow(principal, nav.can(USERS_MANAGE))
+    post.allow(nav.can(USERS_MANAGE))
     try:
         created = auth_service.create_api_key(
-            session, name=name.strip(), scopes=scopes, site_scope=site_scope or None,
-            expires_at=utc_now() + timedelta(days=days) if days else None, actor=principal.name,
+            post.session, name=name.strip(), scopes=scopes, site_scope=site_scope or None,
+            expires_at=utc_now() + timedelta(days=days) if days else None, actor=post.principal.name,
         )  # fmt: skip
     except ValueError as exc:
         raise FormRejected(N_("The action was refused."), "/admin/api-keys", str(exc)) from None
     context = {
-        "keys": list(session.scalars(select(ApiKey).order_by(ApiKey.id.desc()))),
+        "keys": list(post.session.scalars(select(ApiKey).order_by(ApiKey.id.desc()))),
         "scopes": sorted(ALL_PERMISSIONS),
-        "sites": _sites(session),
+        "sites": _sites(post.session),
         "new_secret": created.secret,
     }
-    return render(request, state, "api_keys.html", context, principal=principal, active="apikeys")
+    return render(post.request, post.state, "api_keys.html", context, principal=post.principal, active="apikeys")
 
 
 @router.post("/admin/api-keys/{key_id}/revoke")
 def api_key_revoke(
     key_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
-    csrf_token: Csrf = "",
+    post: FormPost,
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    allow(principal, nav.can(USERS_MANAGE))
-    key = session.get(ApiKey, key_id)
+    post.allow(nav.can(USERS_MANAGE))
+    key = post.session.get(ApiKey, key_id)
     if key is None:
         raise FormRejected(N_("No such API key."), "/admin/api-keys")
-    revoke_key(session, principal.name, key, ip(request))
-    return redirect("/admin/api-keys", ok=N_("API key revoked."), secure=state.config.security.cookie_secure)
+    revoke_key(post.session, post.principal.name, key, ip(post.request))
+    return post.done("/admin/api-keys", N_("API key revoked."))

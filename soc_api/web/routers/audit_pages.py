@@ -17,7 +17,7 @@ from soc_api.db.models import AuditEntry
 from soc_api.deps import SessionDep, StateDep
 from soc_api.services import audit as audit_service
 from soc_api.services.principal import AUDIT_READ
-from soc_api.web import nav
+from soc_api.web import nav, userprefs
 from soc_api.web.guard import PagePrincipal, allow
 from soc_api.web.i18n import N_
 from soc_api.web.render import harden, render
@@ -70,7 +70,7 @@ def audit_page(
     verify: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
     allow(principal, nav.can(AUDIT_READ))
-    stmt = _query(state.tz, actor, action, object_type, object_id, start, end)
+    stmt = _query(userprefs.zone(request, state), actor, action, object_type, object_id, start, end)
     if before is not None:
         stmt = stmt.where(AuditEntry.seq < before)
     rows = list(session.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(PAGE + 1)))
@@ -109,6 +109,7 @@ def entry_dict(e: AuditEntry) -> dict[str, Any]:
 
 @router.get("/audit/export")
 def audit_export(
+    request: Request,
     session: SessionDep,
     state: StateDep,
     principal: PagePrincipal,
@@ -122,7 +123,8 @@ def audit_export(
 ) -> Response:
     """The matching entries oldest first, with their hashes so the export can be checked offline."""
     allow(principal, nav.can(AUDIT_READ))
-    stmt = _query(state.tz, actor, action, object_type, object_id, start, end).order_by(AuditEntry.seq)
+    tz = userprefs.zone(request, state)
+    stmt = _query(tz, actor, action, object_type, object_id, start, end).order_by(AuditEntry.seq)
     rows = [entry_dict(e) for e in session.scalars(stmt.limit(EXPORT_MAX))]
     if format == "json":
         body = json.dumps(rows, ensure_ascii=False, indent=1)

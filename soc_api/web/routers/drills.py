@@ -8,16 +8,13 @@ The pages call the drill services and reuse the JSON API's ``drill_out``, so a p
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from soc_api.assessments.routers import today_vn
 from soc_api.assessments.schemas import ActionIn
@@ -26,7 +23,7 @@ from soc_api.db.models import Site
 from soc_api.deps import SessionDep, StateDep
 from soc_api.drills import routers as api
 from soc_api.drills.models import Drill
-from soc_api.drills.schemas import DrillIn, DrillPatch, TimelineIn
+from soc_api.drills.schemas import DrillIn, DrillPatch, PlanIn, TimelineIn
 from soc_api.drills.services import drills as svc
 from soc_api.drills.services import marking
 from soc_api.services.principal import Principal
@@ -34,16 +31,19 @@ from soc_api.state import AppState
 from soc_api.systems import routers as systems_api
 from soc_api.systems.services.access import EDIT_ROLES, READ_ROLES
 from soc_api.systems.services.context import Ctx, RuleError
-from soc_api.web import nav
-from soc_api.web.flash import redirect
-from soc_api.web.guard import FormRejected, PagePrincipal, allow, form_csrf, ip
+from soc_api.web import nav, userprefs
+from soc_api.web.forms import FormPost, read_upload
+from soc_api.web.guard import FormRejected, PagePrincipal, allow, ip
 from soc_api.web.i18n import N_
 from soc_api.web.render import render
 from soc_common.ecs import utc_now
 
 router = APIRouter()
 nav.register(nav.NavEntry("drills", N_("Drills"), "/drills", order=35, allowed=nav.has_role(*READ_ROLES)))
-Csrf = Annotated[str, Form(max_length=200)]
+nav.register(
+    nav.NavEntry("drill_plans", N_("Drill plans"), "/drills/plans", order=36, allowed=nav.has_role(*READ_ROLES))
+)
+REFUSALS = (RuleError, ValueError)  # service refusals shown to the user
 KIND_LABELS = {"tabletop": N_("Tabletop exercise"), "live": N_("Live exercise"), "national": N_("National exercise")}
 STATUS_LABELS = {
     "planned": N_("Planned"),
@@ -69,28 +69,15 @@ def _ctx(request: Request, state: AppState, principal: Principal, *, edit: bool 
     return Ctx(principal, ip(request), systems_api.settings_of(state), state.config.data_dir)
 
 
+def _sites(session: Session, principal: Principal) -> list[Site]:
+    return [s for s in session.scalars(select(Site).order_by(Site.code)) if principal.sees_site(s.code)]
+
+
 def _drill(session: Session, principal: Principal, drill_id: int, *, for_update: bool = False) -> Drill:
     try:
         return svc.visible(session, principal, drill_id, for_update=for_update)
     except RuleError:
         raise FormRejected(N_("No such drill."), "/drills") from None
-
-
-def _run(back: str, change: Callable[[], Any], session: Session) -> None:
-    """A service change; a refusal or invalid input becomes a flash message (and a rollback)."""
-    try:
-        change()
-        session.flush()
-    except ValidationError as exc:
-        raise FormRejected(N_("Check the values you entered."), back, str(exc.errors()[0]["msg"])) from None
-    except (RuleError, ValueError) as exc:
-        raise FormRejected(N_("The action was refused."), back, str(exc)[:300]) from None
-    except StaleDataError:
-        raise FormRejected(N_("Changed by someone else; reload and retry."), back) from None
-
-
-def _done(state: AppState, back: str, ok: str) -> Response:
-    return redirect(back, ok=ok, secure=state.config.security.cookie_secure)
 
 
 def month_of(value: str | None, today: date) -> date:
@@ -122,46 +109,87 @@ def drills_page(request: Request, session: SessionDep, state: StateDep, principa
     today = today_vn()
     first = month_of(request.query_params.get("month"), today)
     drills = svc.listing(session, principal)
-    sites = [s for s in session.scalars(select(Site).order_by(Site.code)) if principal.sees_site(s.code)]
     context = {
         "drills": drills,
+        "plans": svc.plans(session, principal, today.year),
         "weeks": month_weeks(first, drills),
         "month": first,
         "prev_month": _shift(first, -1),
         "next_month": _shift(first, 1),
         "today": today,
-        "sites": sites,
+        "sites": _sites(session, principal),
         "can_edit": principal.role in EDIT_ROLES,
         **LABELS,
     }
     return render(request, state, "drills.html", context, principal=principal, active="drills")
 
 
-@router.post("/drills")
-def create_drill(
+@router.get("/drills/plans")
+def plans_page(
     request: Request,
     session: SessionDep,
     state: StateDep,
     principal: PagePrincipal,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+) -> HTMLResponse:
+    """The yearly drill plans (one per site and year) with how many of their drills were carried out."""
+    _ctx(request, state, principal)
+    this_year = today_vn().year
+    year = year or this_year
+    context = {
+        "plans": [api.plan_out(session, principal, p) for p in svc.plans(session, principal, year)],
+        "year": year,
+        "years": list(range(this_year + 1, this_year - 5, -1)),
+        "sites": _sites(session, principal),
+        "can_edit": principal.role in EDIT_ROLES,
+        **LABELS,
+    }
+    return render(request, state, "drill_plans.html", context, principal=principal, active="drill_plans")
+
+
+@router.post("/drills/plans")
+def create_plan(
+    post: FormPost,
+    site: Annotated[str, Form(max_length=64)],
+    year: Annotated[int, Form(ge=2000, le=2100)],
+    title: Annotated[str, Form(max_length=500)],
+    decision_no: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    ctx = _ctx(post.request, post.state, post.principal, edit=True)
+    back = f"/drills/plans?year={year}"
+    body = {"site": site, "year": year, "title": title.strip(), "decision_no": decision_no.strip() or None}
+    post.run(back, lambda: svc.create_plan(post.session, ctx, PlanIn.model_validate(body)), REFUSALS)
+    return post.done(back, N_("Drill plan created."))
+
+
+@router.post("/drills")
+def create_drill(
+    post: FormPost,
     site: Annotated[str, Form(max_length=64)],
     title: Annotated[str, Form(max_length=500)],
     kind: Annotated[str, Form(max_length=16)],
     planned_on: Annotated[str, Form(max_length=10)],
     scenario: Annotated[str, Form(max_length=50_000)] = "",
-    csrf_token: Csrf = "",
+    plan_id: Annotated[int | None, Form()] = None,
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, edit=True)
+    ctx = _ctx(post.request, post.state, post.principal, edit=True)
     created: list[Drill] = []
 
     def create() -> None:
         body = DrillIn.model_validate(
-            {"site": site, "title": title.strip(), "kind": kind, "planned_on": planned_on, "scenario": scenario}
+            {
+                "site": site,
+                "title": title.strip(),
+                "kind": kind,
+                "planned_on": planned_on,
+                "scenario": scenario,
+                "plan_id": plan_id,
+            }
         )
-        created.append(svc.create(session, ctx, body))
+        created.append(svc.create(post.session, ctx, body))
 
-    _run("/drills", create, session)
-    return _done(state, f"/drills/{created[0].id}", N_("Drill recorded."))
+    post.run("/drills", create, REFUSALS)
+    return post.done(f"/drills/{created[0].id}", N_("Drill recorded."))
 
 
 @router.get("/drills/{drill_id}")
@@ -176,65 +204,56 @@ def drill_page(
     context = {
         "d": api.drill_out(session, drill),
         "next_statuses": svc.TRANSITIONS[drill.status],
-        "now_local": datetime.now(state.tz).strftime("%Y-%m-%dT%H:%M"),
+        "now_local": datetime.now(userprefs.zone(request, state)).strftime("%Y-%m-%dT%H:%M"),
         "can_edit": principal.role in EDIT_ROLES,
         **LABELS,
     }
     return render(request, state, "drill_detail.html", context, principal=principal, active="drills")
 
 
-def _local_time(value: str, state: AppState) -> datetime:
-    """A ``datetime-local`` value in the configured zone (the service stores UTC)."""
-    return datetime.fromisoformat(value).replace(tzinfo=state.tz)
+def _local_time(value: str, request: Request, state: AppState) -> datetime:
+    """A ``datetime-local`` value in the user's zone (the service stores UTC)."""
+    return datetime.fromisoformat(value).replace(tzinfo=userprefs.zone(request, state))
 
 
 @router.post("/drills/{drill_id}/timeline")
 def add_timeline(
     drill_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     at: Annotated[str, Form(max_length=32)],
     phase: Annotated[str, Form(max_length=16)],
     note: Annotated[str, Form(max_length=10_000)] = "",
     team: Annotated[str, Form(max_length=200)] = "",
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, edit=True)
+    ctx = _ctx(post.request, post.state, post.principal, edit=True)
     back = f"/drills/{drill_id}"
-    drill = _drill(session, principal, drill_id)
+    drill = _drill(post.session, post.principal, drill_id)
 
     def add() -> None:
-        body = TimelineIn.model_validate({"at": _local_time(at, state), "phase": phase, "note": note, "team": team})
-        svc.add_timeline(session, ctx, drill, body)
+        when = _local_time(at, post.request, post.state)
+        body = TimelineIn.model_validate({"at": when, "phase": phase, "note": note, "team": team})
+        svc.add_timeline(post.session, ctx, drill, body)
 
-    _run(back, add, session)
-    return _done(state, back, N_("Saved."))
+    post.run(back, add, REFUSALS)
+    return post.done(back, N_("Saved."))
 
 
 @router.post("/drills/{drill_id}/record")
 def record(
     drill_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     status: Annotated[str, Form(max_length=16)] = "",
     started_at: Annotated[str, Form(max_length=32)] = "",
     ended_at: Annotated[str, Form(max_length=32)] = "",
     coordination_findings: Annotated[str, Form(max_length=50_000)] = "",
     open_gaps: Annotated[str, Form(max_length=50_000)] = "",
     evaluation: Annotated[str, Form(max_length=50_000)] = "",
-    csrf_token: Csrf = "",
 ) -> Response:
     """Status, run window, findings, open gaps (one a line) and evaluation; a live drill's window
     then marks its participants' alerts as drill alerts, as the API does."""
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, edit=True)
+    ctx = _ctx(post.request, post.state, post.principal, edit=True)
     back = f"/drills/{drill_id}"
-    drill = _drill(session, principal, drill_id, for_update=True)
+    drill = _drill(post.session, post.principal, drill_id, for_update=True)
 
     def change() -> None:
         values: dict[str, Any] = {
@@ -245,62 +264,45 @@ def record(
         if status:
             values["status"] = status
         if started_at:
-            values["started_at"] = _local_time(started_at, state)
+            values["started_at"] = _local_time(started_at, post.request, post.state)
         if ended_at:
-            values["ended_at"] = _local_time(ended_at, state)
-        svc.update(session, ctx, drill, DrillPatch.model_validate(values))
-        marking.mark_alerts(session, drill, utc_now(), ctx.actor, ctx.source_ip)
+            values["ended_at"] = _local_time(ended_at, post.request, post.state)
+        svc.update(post.session, ctx, drill, DrillPatch.model_validate(values))
+        marking.mark_alerts(post.session, drill, utc_now(), ctx.actor, ctx.source_ip)
 
-    _run(back, change, session)
-    return _done(state, back, N_("Saved."))
+    post.run(back, change, REFUSALS)
+    return post.done(back, N_("Saved."))
 
 
 @router.post("/drills/{drill_id}/actions")
 def add_action(
     drill_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     title: Annotated[str, Form(max_length=500)],
     owner: Annotated[str, Form(max_length=200)],
     due_date: Annotated[str, Form(max_length=10)],
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, edit=True)
+    ctx = _ctx(post.request, post.state, post.principal, edit=True)
     back = f"/drills/{drill_id}"
-    drill = _drill(session, principal, drill_id)
+    drill = _drill(post.session, post.principal, drill_id)
 
     def add() -> None:
         body = ActionIn.model_validate({"title": title.strip(), "owner": owner.strip(), "due_date": due_date})
-        asvc.add(session, ctx, "drill", drill.id, drill.site, body)
+        asvc.add(post.session, ctx, "drill", drill.id, drill.site, body)
 
-    _run(back, add, session)
-    return _done(state, back, N_("Improvement action added."))
+    post.run(back, add, REFUSALS)
+    return post.done(back, N_("Improvement action added."))
 
 
 @router.post("/drills/{drill_id}/minutes")
 async def upload_minutes(
     drill_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     file: Annotated[UploadFile, File()],
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, edit=True)
+    ctx = _ctx(post.request, post.state, post.principal, edit=True)
     back = f"/drills/{drill_id}"
-    limit = ctx.settings.max_document_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise FormRejected(N_("The file is too large."), back)
-    if not data:
-        raise FormRejected(N_("Choose a file to upload."), back)
-    drill = _drill(session, principal, drill_id, for_update=True)
-    name = (file.filename or "minutes").replace("\\", "/").rsplit("/", 1)[-1][: api.MAX_FILENAME] or "minutes"
-    media = file.content_type or ""
-    _run(back, lambda: svc.upload_minutes(session, ctx, drill, name, media, data), session)
-    return _done(state, back, N_("Minutes uploaded."))
+    up = await read_upload(file, ctx.settings.max_document_bytes, back, "minutes", api.MAX_FILENAME)
+    drill = _drill(post.session, post.principal, drill_id, for_update=True)
+    post.run(back, lambda: svc.upload_minutes(post.session, ctx, drill, up.name, up.media, up.data), REFUSALS)
+    return post.done(back, N_("Minutes uploaded."))

@@ -14,7 +14,7 @@ from collector.store.base import Aggregation, StoreError, Term
 from collector.store.base import Query as StoreQuery
 from soc_api.deps import StateDep
 from soc_api.services.principal import ALERTS_TRIAGE
-from soc_api.web import nav
+from soc_api.web import nav, userprefs
 from soc_api.web.charts import stacked_bars
 from soc_api.web.guard import PagePrincipal, allow
 from soc_api.web.hunt_query import QueryError, parse
@@ -50,7 +50,8 @@ def hunt(
 ) -> HTMLResponse:
     allow(principal, nav.can(ALERTS_TRIAGE))
     now = utc_now()
-    lo, hi = _local_input(start, state.tz), _local_input(end, state.tz)
+    tz = userprefs.zone(request, state)
+    lo, hi = _local_input(start, tz), _local_input(end, tz)
     if lo is None or hi is None or lo >= hi:
         range_ = range_ if range_ in RANGES else "24h"
         lo, hi = now - RANGES[range_], now
@@ -78,7 +79,7 @@ def hunt(
             log.warning("hunt query failed", exc_info=True)
             context.update(error=N_("The event store refused the query."), detail=str(exc)[:300])
             return render(request, state, "hunt.html", context, principal=principal, active="hunt")
-        columns = [(b.key.astimezone(state.tz).strftime("%d/%m %H:%M"), {"hits": b.count}) for b in buckets]
+        columns = [(b.key.astimezone(tz).strftime("%d/%m %H:%M"), {"hits": b.count}) for b in buckets]
         context.update(
             events=page.events, total=page.total, next_cursor=page.cursor,
             chart=stacked_bars(columns, ["hits"], css_prefix="", label_every=max(len(columns) // 6, 1)),

@@ -15,7 +15,6 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from soc_api.db.models import Incident
 from soc_api.deps import SessionDep, StateDep
@@ -30,14 +29,15 @@ from soc_api.incidents.services.context import IncidentCtx, IncidentError
 from soc_api.services.principal import INCIDENTS_MANAGE, INCIDENTS_READ, INCIDENTS_REPORT, Principal
 from soc_api.state import AppState
 from soc_api.web import nav
-from soc_api.web.flash import redirect
-from soc_api.web.guard import FormRejected, PagePrincipal, allow, form_csrf, safe_next
+from soc_api.web.forms import FormPost, PostContext, read_upload
+from soc_api.web.guard import FormRejected, PagePrincipal, allow, safe_next
 from soc_api.web.i18n import N_
 from soc_api.web.render import render
 
 router = APIRouter()
 nav.register(nav.NavEntry("incidents", N_("Incidents"), "/incidents", order=25, allowed=nav.can(INCIDENTS_READ)))
-Csrf = Annotated[str, Form(max_length=200)]
+ObligationStep = Callable[[Session, IncidentCtx, Incident, IncidentObligation], None]
+REFUSALS = (IncidentError, RuleFileError)  # service refusals shown to the user
 BOARD_LIMIT = 200  # per column; older closed incidents stay reachable through the API
 STATUSES = ("detected", "analysing", "contained", "eradicated", "recovered", "closed")
 STATUS_LABELS = {
@@ -77,23 +77,6 @@ def _incident(session: Session, ctx: IncidentCtx, incident_id: int, *, for_updat
         return svc.get_visible(session, ctx, incident_id, for_update=for_update)
     except IncidentError:
         raise FormRejected(N_("No such incident."), "/incidents") from None
-
-
-def _run(back: str, change: Callable[[], object], session: Session) -> None:
-    """A service change as a flash message on refusal (the transaction is rolled back)."""
-    try:
-        change()
-        session.flush()
-    except IncidentError as exc:
-        raise FormRejected(N_("The action was refused."), back, str(exc)) from None
-    except RuleFileError as exc:
-        raise FormRejected(N_("The action was refused."), back, str(exc)[:300]) from None
-    except StaleDataError:
-        raise FormRejected(N_("Changed by someone else; reload and retry."), back) from None
-
-
-def _done(state: AppState, back: str, ok: str) -> Response:
-    return redirect(back, ok=ok, secure=state.config.security.cookie_secure)
 
 
 @router.get("/incidents")
@@ -137,19 +120,14 @@ def incident_page(
 
 @router.post("/incidents/escalate")
 def escalate(
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     ids: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 - FastAPI reads, never mutates
     title: Annotated[str, Form(max_length=500)] = "",
     category: Annotated[str, Form(max_length=32)] = "other",
     back: Annotated[str, Form(max_length=2000)] = "/alerts",
-    csrf_token: Csrf = "",
 ) -> Response:
     """Open an incident from the selected alerts (title from the first alert unless given)."""
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, INCIDENTS_MANAGE)
+    ctx = _ctx(post.request, post.state, post.principal, INCIDENTS_MANAGE)
     back = safe_next(back if back.startswith("/alerts") else "/alerts")
     wanted = [i[:64] for i in dict.fromkeys(ids) if i]
     if not wanted:
@@ -161,150 +139,127 @@ def escalate(
     created: list[Incident] = []
 
     def create() -> None:
-        alerts = svc.visible_alerts(session, ctx, wanted)
+        alerts = svc.visible_alerts(post.session, ctx, wanted)
         if len({a.site for a in alerts}) > 1:
             raise IncidentError("the alerts belong to different sites", status=422, kind="other-site")
         draft = svc.IncidentDraft(title=title.strip() or alerts[0].rule_title[:500], category=category)
-        created.append(svc.create(session, ctx, draft, alerts))
+        created.append(svc.create(post.session, ctx, draft, alerts))
 
-    _run(back, create, session)
-    return _done(state, f"/incidents/{created[0].id}", N_("Incident opened."))
+    post.run(back, create, REFUSALS)
+    return post.done(f"/incidents/{created[0].id}", N_("Incident opened."))
 
 
 @router.post("/incidents/{incident_id}/transition")
 def transition(
     incident_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     status: Annotated[str, Form(max_length=32)],
     note: Annotated[str, Form(max_length=4000)] = "",
     lessons_learned: Annotated[str, Form(max_length=20_000)] = "",
-    csrf_token: Csrf = "",
 ) -> Response:
     """Move to another phase; closing records the lessons learned first (the service requires them)."""
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, INCIDENTS_MANAGE)
+    ctx = _ctx(post.request, post.state, post.principal, INCIDENTS_MANAGE)
     back = f"/incidents/{incident_id}"
-    incident = _incident(session, ctx, incident_id, for_update=True)
+    incident = _incident(post.session, ctx, incident_id, for_update=True)
 
     def change() -> None:
         if lessons_learned.strip():
-            svc.update(session, ctx, incident, svc.IncidentPatch(lessons_learned=lessons_learned.strip()))
-        svc.transition(session, ctx, incident, status, note.strip() or None)
+            svc.update(post.session, ctx, incident, svc.IncidentPatch(lessons_learned=lessons_learned.strip()))
+        svc.transition(post.session, ctx, incident, status, note.strip() or None)
 
-    _run(back, change, session)
-    return _done(state, back, N_("Saved."))
+    post.run(back, change, REFUSALS)
+    return post.done(back, N_("Saved."))
 
 
 @router.post("/incidents/{incident_id}/notes")
 def add_note(
     incident_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     text: Annotated[str, Form(min_length=1, max_length=4000)],
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, INCIDENTS_MANAGE)
+    ctx = _ctx(post.request, post.state, post.principal, INCIDENTS_MANAGE)
     back = f"/incidents/{incident_id}"
-    incident = _incident(session, ctx, incident_id)
-    _run(back, lambda: svc.add_note(session, ctx, incident, text.strip()), session)
-    return _done(state, back, N_("Saved."))
+    incident = _incident(post.session, ctx, incident_id)
+    post.run(back, lambda: svc.add_note(post.session, ctx, incident, text.strip()), REFUSALS)
+    return post.done(back, N_("Saved."))
 
 
 @router.post("/incidents/{incident_id}/tasks/{task_id}")
 def task_status(
     incident_id: int,
     task_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     status: Annotated[str, Form(max_length=16)],
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, INCIDENTS_MANAGE)
+    ctx = _ctx(post.request, post.state, post.principal, INCIDENTS_MANAGE)
     back = f"/incidents/{incident_id}"
-    incident = _incident(session, ctx, incident_id)
-    task = session.get(IncidentTask, task_id, with_for_update=True)
+    incident = _incident(post.session, ctx, incident_id)
+    task = post.session.get(IncidentTask, task_id, with_for_update=True)
     if task is None or task.incident_id != incident.id:
         raise FormRejected(N_("No such task."), back)
-    change = lambda: task_svc.update_task(session, ctx, incident, task, status=status, note=None, assignee=None)  # noqa: E731
-    _run(back, change, session)
-    return _done(state, back, N_("Saved."))
+    change = lambda: task_svc.update_task(post.session, ctx, incident, task, status=status, note=None, assignee=None)  # noqa: E731
+    post.run(back, change, REFUSALS)
+    return post.done(back, N_("Saved."))
 
 
 @router.post("/incidents/{incident_id}/evidence")
 async def upload_evidence(
     incident_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     file: Annotated[UploadFile, File()],
     description: Annotated[str, Form(max_length=2000)] = "",
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, INCIDENTS_MANAGE)
+    ctx = _ctx(post.request, post.state, post.principal, INCIDENTS_MANAGE)
     back = f"/incidents/{incident_id}"
-    limit = ctx.settings.max_evidence_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise FormRejected(N_("The file is too large."), back)
-    if not data:
-        raise FormRejected(N_("Choose a file to upload."), back)
-    incident = _incident(session, ctx, incident_id)
-    name = (file.filename or "evidence").replace("\\", "/").rsplit("/", 1)[-1][: api.MAX_FILENAME] or "evidence"
-    media = file.content_type or "application/octet-stream"
-    _run(back, lambda: evidence_svc.add_evidence(session, ctx, incident, name, media, description, data), session)
-    return _done(state, back, N_("Evidence uploaded."))
+    up = await read_upload(file, ctx.settings.max_evidence_bytes, back, "evidence", api.MAX_FILENAME)
+    incident = _incident(post.session, ctx, incident_id)
+    media = up.media or "application/octet-stream"
+    change = lambda: evidence_svc.add_evidence(post.session, ctx, incident, up.name, media, description, up.data)  # noqa: E731
+    post.run(back, change, REFUSALS)
+    return post.done(back, N_("Evidence uploaded."))
 
 
 @router.post("/incidents/{incident_id}/reports")
 def generate_report(
     incident_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     kind: Annotated[str, Form(max_length=16)] = "initial",
     format: Annotated[str, Form(max_length=8)] = "pdf",
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, INCIDENTS_REPORT)
+    ctx = _ctx(post.request, post.state, post.principal, INCIDENTS_REPORT)
     back = f"/incidents/{incident_id}"
     if kind not in REPORT_KINDS or format not in REPORT_FORMATS:
         raise FormRejected(N_("Check the values you entered."), back)
-    incident = _incident(session, ctx, incident_id)
-    _run(back, lambda: reporting.generate(session, ctx, incident, kind, format), session)
-    return _done(state, back, N_("Report generated."))
+    incident = _incident(post.session, ctx, incident_id)
+    post.run(back, lambda: reporting.generate(post.session, ctx, incident, kind, format), REFUSALS)
+    return post.done(back, N_("Report generated."))
+
+
+def _obligation_change(
+    post: PostContext, incident_id: int, obligation_id: int, change: ObligationStep, ok: str
+) -> Response:
+    """Record a step of a reporting obligation (sent, acknowledged) through the reporting service."""
+    ctx = _ctx(post.request, post.state, post.principal, INCIDENTS_REPORT)
+    back = f"/incidents/{incident_id}"
+    incident = _incident(post.session, ctx, incident_id)
+    duty = post.session.get(IncidentObligation, obligation_id, with_for_update=True)
+    if duty is None or duty.incident_id != incident.id:
+        raise FormRejected(N_("No such reporting obligation."), back)
+    post.run(back, lambda: change(post.session, ctx, incident, duty), REFUSALS)
+    return post.done(back, ok)
 
 
 @router.post("/incidents/{incident_id}/obligations/{obligation_id}/sent")
 def obligation_sent(
-    incident_id: int,
-    obligation_id: int,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
-    reference: Annotated[str, Form(max_length=200)] = "",
-    csrf_token: Csrf = "",
+    incident_id: int, obligation_id: int, post: FormPost, reference: Annotated[str, Form(max_length=200)] = ""
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal, INCIDENTS_REPORT)
-    back = f"/incidents/{incident_id}"
-    incident = _incident(session, ctx, incident_id)
-    duty = session.get(IncidentObligation, obligation_id, with_for_update=True)
-    if duty is None or duty.incident_id != incident.id:
-        raise FormRejected(N_("No such reporting obligation."), back)
-    change = lambda: reporting.mark_sent(session, ctx, incident, duty, None, reference.strip() or None, None)  # noqa: E731
-    _run(back, change, session)
-    return _done(state, back, N_("Saved."))
+    ref = reference.strip() or None
+    sent = lambda s, ctx, inc, duty: reporting.mark_sent(s, ctx, inc, duty, None, ref, None)  # noqa: E731
+    return _obligation_change(post, incident_id, obligation_id, sent, N_("Saved."))
+
+
+@router.post("/incidents/{incident_id}/obligations/{obligation_id}/acknowledged")
+def obligation_acknowledged(incident_id: int, obligation_id: int, post: FormPost) -> Response:
+    """The recipient confirmed the report (now, as the user records it)."""
+    acknowledged = lambda s, ctx, inc, duty: reporting.mark_acknowledged(s, ctx, inc, duty, None)  # noqa: E731
+    return _obligation_change(post, incident_id, obligation_id, acknowledged, N_("Acknowledgement recorded."))

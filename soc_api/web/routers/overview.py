@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -25,7 +26,7 @@ from soc_api.systems.models import Dossier, InformationSystem
 from soc_api.systems.routers import settings_of
 from soc_api.systems.services import dossiers as dsvc
 from soc_api.systems.services.context import Ctx, RuleError
-from soc_api.web import nav
+from soc_api.web import nav, userprefs
 from soc_api.web.charts import BarChart, stacked_bars
 from soc_api.web.guard import PagePrincipal, ip
 from soc_api.web.i18n import N_
@@ -40,18 +41,18 @@ OPEN_STATUSES = ("new", "acknowledged", "in_progress")
 
 
 def severity_by_day(
-    session: Session, principal: Principal, state: AppState, today: date
+    session: Session, principal: Principal, tz: ZoneInfo, today: date
 ) -> list[tuple[date, dict[str, int]]]:
     """Alert counts per local day and severity for the last :data:`DAYS` days (oldest first)."""
     first = today - timedelta(days=DAYS - 1)
-    start = datetime.combine(first, datetime.min.time(), tzinfo=state.tz)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=tz)
     conds: list[ColumnElement[bool]] = [AlertRow.timestamp >= start]
     scope = scope_clause(principal)
     if scope is not None:
         conds.append(scope)
     counts: dict[date, Counter[str]] = {first + timedelta(days=i): Counter() for i in range(DAYS)}
     for ts, severity in session.execute(select(AlertRow.timestamp, AlertRow.severity).where(*conds)):
-        day = ts.astimezone(state.tz).date()
+        day = ts.astimezone(tz).date()
         if day in counts:
             counts[day][severity] += 1
     return [(d, dict(c)) for d, c in sorted(counts.items())]
@@ -149,10 +150,11 @@ def dossier_summary(session: Session, ctx: Ctx, state: AppState, year: int) -> d
 
 @router.get("/overview")
 def overview(request: Request, session: SessionDep, state: StateDep, principal: PagePrincipal) -> HTMLResponse:
-    today = utc_now().astimezone(state.tz).date()
+    tz = userprefs.zone(request, state)
+    today = utc_now().astimezone(tz).date()
     settings = settings_of(state)
     ctx = Ctx(principal, ip(request), settings, state.config.data_dir)
-    days = severity_by_day(session, principal, state, today) if principal.can(ALERTS_READ) else []
+    days = severity_by_day(session, principal, tz, today) if principal.can(ALERTS_READ) else []
     chart: BarChart = stacked_bars(
         [(d.strftime("%d/%m"), values) for d, values in days], list(SEVERITIES), label_every=2
     )

@@ -13,10 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from soc_api.db.models import AuditEntry
 from soc_api.deps import SessionDep, StateDep
@@ -30,8 +28,8 @@ from soc_api.systems.services import registry as reg
 from soc_api.systems.services.access import EDIT_ROLES, READ_ROLES
 from soc_api.systems.services.context import Ctx, RuleError
 from soc_api.web import nav
-from soc_api.web.flash import redirect
-from soc_api.web.guard import FormRejected, PagePrincipal, allow, form_csrf, ip
+from soc_api.web.forms import FormPost, read_upload
+from soc_api.web.guard import FormRejected, PagePrincipal, allow, ip
 from soc_api.web.i18n import N_
 from soc_api.web.render import render
 
@@ -39,7 +37,6 @@ router = APIRouter()
 nav.register(
     nav.NavEntry("systems", N_("Information systems"), "/systems", order=30, allowed=nav.has_role(*READ_ROLES))
 )
-Csrf = Annotated[str, Form(max_length=200)]
 STEPS = ("submit", "return", "appraise", "approve")
 
 
@@ -118,22 +115,18 @@ def _optional_date(value: str) -> date | None:
 @router.post("/systems/{system_id}/edit")
 def system_edit(
     system_id: str,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     name: Annotated[str, Form(max_length=300)],
     description: Annotated[str, Form(max_length=10_000)] = "",
     security_regulation_no: Annotated[str, Form(max_length=100)] = "",
     security_regulation_date: Annotated[str, Form(max_length=10)] = "",
     plan_target_date: Annotated[str, Form(max_length=10)] = "",
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal)
+    ctx = _ctx(post.request, post.state, post.principal)
     back = f"/systems/{system_id}"
-    system = _system(session, ctx, system_id, for_update=True)
-    try:
+    system = _system(post.session, ctx, system_id, for_update=True)
+
+    def change() -> None:
         patch = SystemPatch(
             name=name.strip() or None,
             description=description,
@@ -141,37 +134,27 @@ def system_edit(
             security_regulation_date=_optional_date(security_regulation_date),
             plan_target_date=_optional_date(plan_target_date),
         )
-        reg.update_system(session, ctx, system, patch)
-        session.flush()
-    except ValidationError as exc:
-        raise FormRejected(N_("Check the values you entered."), back, str(exc.errors()[0]["msg"])) from None
-    except RuleError as exc:
-        raise FormRejected(N_("The action was refused."), back, str(exc)) from None
-    except StaleDataError:
-        raise FormRejected(N_("Changed by someone else; reload and retry."), back) from None
-    return redirect(back, ok=N_("Saved."), secure=state.config.security.cookie_secure)
+        reg.update_system(post.session, ctx, system, patch)
+
+    post.run(back, change, (RuleError,))
+    return post.done(back, N_("Saved."))
 
 
 @router.post("/systems/{system_id}/dossiers")
 def dossier_create(
     system_id: str,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     reason: Annotated[str, Form(max_length=2000)] = "",
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal)
+    ctx = _ctx(post.request, post.state, post.principal)
     back = f"/systems/{system_id}"
-    system = _system(session, ctx, system_id, for_update=True)
+    system = _system(post.session, ctx, system_id, for_update=True)
     try:
-        dossier = dsvc.create(session, ctx, system, DossierIn(reason=reason.strip() or None))
-        session.flush()
+        dossier = dsvc.create(post.session, ctx, system, DossierIn(reason=reason.strip() or None))
+        post.session.flush()
     except RuleError as exc:
         raise FormRejected(N_("The action was refused."), back, str(exc)) from None
-    return redirect(f"/dossiers/{dossier.id}", ok=N_("Dossier created."), secure=state.config.security.cookie_secure)
+    return post.done(f"/dossiers/{dossier.id}", N_("Dossier created."))
 
 
 @router.get("/dossiers/{dossier_id}")
@@ -199,68 +182,44 @@ def dossier_detail(
 async def dossier_upload(
     dossier_id: int,
     part: str,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     file: Annotated[UploadFile, File()],
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal)
+    ctx = _ctx(post.request, post.state, post.principal)
     back = f"/dossiers/{dossier_id}"
-    limit = ctx.settings.max_document_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise FormRejected(N_("The file is too large."), back)
-    if not data:
-        raise FormRejected(N_("Choose a file to upload."), back)
-    dossier, _system_row = _dossier(session, ctx, dossier_id, for_update=True)
-    name = (file.filename or "document").replace("\\", "/").rsplit("/", 1)[-1][: api.MAX_FILENAME]
-    try:
-        dsvc.upload(session, ctx, dossier, part[:64], name, file.content_type or "", data)
-        session.flush()
-    except RuleError as exc:
-        raise FormRejected(N_("The action was refused."), back, str(exc)) from None
-    return redirect(back, ok=N_("Document uploaded."), secure=state.config.security.cookie_secure)
+    up = await read_upload(file, ctx.settings.max_document_bytes, back, "document", api.MAX_FILENAME)
+    dossier, _system_row = _dossier(post.session, ctx, dossier_id, for_update=True)
+    post.run(back, lambda: dsvc.upload(post.session, ctx, dossier, part[:64], up.name, up.media, up.data), (RuleError,))
+    return post.done(back, N_("Document uploaded."))
 
 
 @router.post("/dossiers/{dossier_id}/{step}")
 def dossier_step(
     dossier_id: int,
     step: str,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     text: Annotated[str, Form(max_length=10_000)] = "",
     decision_no: Annotated[str, Form(max_length=100)] = "",
     decision_date: Annotated[str, Form(max_length=10)] = "",
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    ctx = _ctx(request, state, principal)
+    ctx = _ctx(post.request, post.state, post.principal)
     back = f"/dossiers/{dossier_id}"
     if step not in STEPS:
         raise FormRejected(N_("Unknown action."), back)
-    dossier, system = _dossier(session, ctx, dossier_id, for_update=True)
-    try:
+    dossier, system = _dossier(post.session, ctx, dossier_id, for_update=True)
+
+    def change() -> None:
         if step == "submit":
-            dsvc.submit(session, ctx, dossier, system)
+            dsvc.submit(post.session, ctx, dossier, system)
         elif step == "return":
-            dsvc.return_for_completion(session, ctx, dossier, system, ReturnIn(reason=text))
+            dsvc.return_for_completion(post.session, ctx, dossier, system, ReturnIn(reason=text))
         elif step == "appraise":
-            dsvc.appraise(session, ctx, dossier, system, AppraiseIn(opinion=text))
+            dsvc.appraise(post.session, ctx, dossier, system, AppraiseIn(opinion=text))
         else:
             when = _optional_date(decision_date)
             if when is None:
                 raise FormRejected(N_("Check the values you entered."), back)
-            dsvc.approve(session, ctx, dossier, system, ApproveIn(decision_no=decision_no, decision_date=when))
-        session.flush()
-    except ValidationError as exc:
-        raise FormRejected(N_("Check the values you entered."), back, str(exc.errors()[0]["msg"])) from None
-    except RuleError as exc:
-        raise FormRejected(N_("The action was refused."), back, str(exc)) from None
-    except StaleDataError:
-        raise FormRejected(N_("Changed by someone else; reload and retry."), back) from None
-    return redirect(back, ok=N_("Saved."), secure=state.config.security.cookie_secure)
+            dsvc.approve(post.session, ctx, dossier, system, ApproveIn(decision_no=decision_no, decision_date=when))
+
+    post.run(back, change, (RuleError,))
+    return post.done(back, N_("Saved."))

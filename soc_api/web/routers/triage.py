@@ -32,10 +32,11 @@ from soc_api.services.principal import (
     Principal,
 )
 from soc_api.state import AppState
-from soc_api.web import nav
+from soc_api.web import nav, userprefs
 from soc_api.web.filters import SORTS, TriageQuery
 from soc_api.web.flash import redirect
-from soc_api.web.guard import FormRejected, PagePrincipal, allow, form_csrf, ip, safe_next
+from soc_api.web.forms import FormPost
+from soc_api.web.guard import FormRejected, PagePrincipal, allow, ip, safe_next
 from soc_api.web.i18n import N_
 from soc_api.web.render import render
 
@@ -45,7 +46,6 @@ nav.register(nav.NavEntry("alerts", N_("Alerts"), "/alerts", order=20, allowed=n
 PAGE_SIZE = 50
 RAW_SHOWN = 50  # a scan alert can carry thousands of events; the rest are one hunt query away
 ACTIONS = ("acknowledge", "assign_me", "close", "reopen")
-Csrf = Annotated[str, Form(max_length=200)]
 # "Suppress similar": the alert attributes a suppression may match on, offered when the alert has them.
 SIMILAR_FIELDS = ("host_name", "user_name", "source_ip", "destination_ip", "site", "zone", "system_id")
 SUPPRESS_DAYS = 30
@@ -61,7 +61,7 @@ def similar_conditions(row: AlertRow) -> dict[str, str]:
 def queue(request: Request, session: SessionDep, state: StateDep, principal: PagePrincipal) -> HTMLResponse:
     allow(principal, nav.can(ALERTS_READ))
     q = TriageQuery.parse(request.query_params)
-    flt = q.to_filter(state.tz)
+    flt = q.to_filter(userprefs.zone(request, state))
     try:
         page = svc.list_alerts(session, principal, flt, sort=q.sort_key, limit=PAGE_SIZE, cursor=q.cursor)
     except (ValueError, TypeError, KeyError):  # a stale or foreign cursor: start from the top
@@ -118,6 +118,7 @@ def detail(
     row = svc.get_visible(session, principal, alert_id[:64])
     if row is None:
         return render(request, state, "not_found.html", {}, principal=principal, status_code=404)
+    tz = userprefs.zone(request, state)
     context = {
         "a": row,
         "raw_events": (raw := _raw_events(state, row)) and raw[:RAW_SHOWN],
@@ -132,7 +133,7 @@ def detail(
         "can_suppress": principal.can(SUPPRESSIONS_MANAGE),
         "can_escalate": principal.can(INCIDENTS_MANAGE),
         "similar": similar_conditions(row),
-        "suppress_until": (datetime.now(state.tz).date() + timedelta(days=SUPPRESS_DAYS)).isoformat(),
+        "suppress_until": (datetime.now(tz).date() + timedelta(days=SUPPRESS_DAYS)).isoformat(),
     }
     return render(request, state, "alert_detail.html", context, principal=principal, active="alerts")
 
@@ -152,83 +153,69 @@ def _apply(session: Session, actor: svc.Actor, row: AlertRow, action: str, reaso
 @router.post("/alerts/{alert_id}/action")
 def act(
     alert_id: str,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     action: Annotated[str, Form(max_length=32)],
     reason: Annotated[str, Form(max_length=32)] = "",
     note: Annotated[str, Form(max_length=4000)] = "",
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    allow(principal, nav.can(ALERTS_TRIAGE))
+    post.allow(nav.can(ALERTS_TRIAGE))
     back = f"/alerts/{alert_id}"
     if action not in ACTIONS:
         raise FormRejected(N_("Unknown action."), back)
-    row = _visible(session, principal, alert_id, for_update=True)
+    row = _visible(post.session, post.principal, alert_id, for_update=True)
     try:
-        _apply(session, svc.Actor(principal, ip(request)), row, action, reason, note)
-        session.flush()
+        _apply(post.session, svc.Actor(post.principal, ip(post.request)), row, action, reason, note)
+        post.session.flush()
     except svc.TriageError as exc:
         raise FormRejected(N_("The action was refused."), back, str(exc)) from None
     except StaleDataError:
         raise FormRejected(N_("The alert was changed by someone else; reload and retry."), back) from None
-    return redirect(back, ok=N_("Saved."), secure=state.config.security.cookie_secure)
+    return post.done(back, N_("Saved."))
 
 
 @router.post("/alerts/{alert_id}/comment")
 def comment(
     alert_id: str,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     body: Annotated[str, Form(min_length=1, max_length=4000)],
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    allow(principal, nav.can(ALERTS_COMMENT))
-    row = _visible(session, principal, alert_id)
-    svc.add_comment(session, svc.Actor(principal, ip(request)), row, body)
-    return redirect(f"/alerts/{row.id}", ok=N_("Comment added."), secure=state.config.security.cookie_secure)
+    post.allow(nav.can(ALERTS_COMMENT))
+    row = _visible(post.session, post.principal, alert_id)
+    svc.add_comment(post.session, svc.Actor(post.principal, ip(post.request)), row, body)
+    return post.done(f"/alerts/{row.id}", N_("Comment added."))
 
 
 @router.post("/alerts/bulk")
 def bulk(
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     action: Annotated[str, Form(max_length=32)],
     ids: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 - FastAPI reads, never mutates
     reason: Annotated[str, Form(max_length=32)] = "",
     note: Annotated[str, Form(max_length=4000)] = "",
     back: Annotated[str, Form(max_length=2000)] = "/alerts",
-    csrf_token: Csrf = "",
 ) -> Response:
-    form_csrf(request, principal, csrf_token)
-    allow(principal, nav.can(ALERTS_TRIAGE))
+    post.allow(nav.can(ALERTS_TRIAGE))
     back = safe_next(back if back.startswith("/alerts") else "/alerts")
     if action not in ACTIONS or not ids:
         raise FormRejected(N_("Select alerts and an action."), back)
-    if len(ids) > state.config.alerts.bulk_max:
+    if len(ids) > post.state.config.alerts.bulk_max:
         raise FormRejected(N_("Too many alerts selected."), back)
-    actor = svc.Actor(principal, ip(request))
+    actor = svc.Actor(post.principal, ip(post.request))
     done, failed = 0, 0
     for alert_id in dict.fromkeys(ids):
-        row = svc.get_visible(session, principal, alert_id[:64], for_update=True) if len(alert_id) <= 64 else None
+        too_long = len(alert_id) > 64
+        row = None if too_long else svc.get_visible(post.session, post.principal, alert_id, for_update=True)
         if row is None:
             failed += 1
             continue
         try:
-            with session.begin_nested():
-                _apply(session, actor, row, action, reason, note)
+            with post.session.begin_nested():
+                _apply(post.session, actor, row, action, reason, note)
             done += 1
         except svc.TriageError:
-            session.refresh(row)
+            post.session.refresh(row)
             failed += 1
-    secure = state.config.security.cookie_secure
+    secure = post.state.config.security.cookie_secure
     if failed:
         return redirect(
             back, error=N_("Some alerts could not be changed."), detail=f"{done} ✓ / {failed} ✗", secure=secure
@@ -239,23 +226,19 @@ def bulk(
 @router.post("/alerts/{alert_id}/suppress")
 def suppress_similar(
     alert_id: str,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    principal: PagePrincipal,
+    post: FormPost,
     reason: Annotated[str, Form(max_length=2000)] = "",
     expires: Annotated[str, Form(max_length=10)] = "",
     fields: Annotated[list[str], Form(max_length=len(SIMILAR_FIELDS))] = [],  # noqa: B006 - read-only
-    csrf_token: Csrf = "",
 ) -> Response:
     """Silence this alert's rule for the chosen attributes until the end of the expiry day (local time)."""
-    form_csrf(request, principal, csrf_token)
-    allow(principal, nav.can(SUPPRESSIONS_MANAGE))
+    post.allow(nav.can(SUPPRESSIONS_MANAGE))
     back = f"/alerts/{alert_id}"
-    row = _visible(session, principal, alert_id)
+    row = _visible(post.session, post.principal, alert_id)
     own = similar_conditions(row)
     try:
-        until = datetime.combine(date.fromisoformat(expires), time(23, 59, 59), tzinfo=state.tz)
+        tz = userprefs.zone(post.request, post.state)
+        until = datetime.combine(date.fromisoformat(expires), time(23, 59, 59), tzinfo=tz)
         body = suppression_api.SuppressionIn(
             rule_id=row.rule_id, conditions={f: own[f] for f in fields if f in own}, reason=reason.strip(),
             expires_at=until,
@@ -263,7 +246,7 @@ def suppress_similar(
     except (ValueError, ValidationError):
         raise FormRejected(N_("Give a reason (at least 5 characters) and a valid expiry date."), back) from None
     try:
-        suppression_api.create_suppression(body, request, Response(), session, principal)
+        suppression_api.create_suppression(body, post.request, Response(), post.session, post.principal)
     except Problem as exc:
         raise FormRejected(N_("The action was refused."), back, exc.detail) from None
-    return redirect(back, ok=N_("Similar alerts are suppressed."), secure=state.config.security.cookie_secure)
+    return post.done(back, N_("Similar alerts are suppressed."))
