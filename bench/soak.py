@@ -1,11 +1,12 @@
 """The full soak: the whole SOC under steady load for --minutes, through every fault; prints a Markdown table.
 
-    .venv/bin/python bench/soak.py --minutes 10 --agents 4 --rate 100
+    .venv/bin/python bench/soak.py --minutes 10 --agents 4 --rate 50 --syslog-rate 100 --netflow-rate 10
 
-Faults (kill -9 of the collector and the API, the event store unavailable, an agent's disk full, a
-network partition between an agent and the collector) are spread evenly over the run, with steady
-load between them. Needs root for the partition (network namespace) and the full disk (tmpfs);
-without it those rows say why they were skipped. The harness is tests/soak/harness.py.
+Faults (kill -9 of the collector and the API, the event store unavailable, an agent's disk full, the
+collector's disk almost full, a network partition between an agent and the collector) are spread
+evenly over the run, with steady load between them; throughout, the last agent's clock runs 1 h
+ahead. Needs root for the partition (network namespace) and the full disks (tmpfs); without it those
+rows say why they were skipped. The harness is tests/soak/harness.py.
 """
 
 from __future__ import annotations
@@ -109,8 +110,15 @@ def main() -> int:
     print(f"elapsed {result.duration:.0f} s ({days * 24 * 60:.1f} min); unattributed tokens: {t.unattributed}")
     print(f"UDP syslog: kernel drops counted {result.udp_kernel_drops}; counters: {result.counters}")
     print(f"clock skew ({settings.skew} ahead): {result.skew or 'no events from the skewed agent'}")
-    collector_rss = [f"{t:.0f}s {rss >> 20}" for t, role, rss in result.memory_timeline if role == "collector"]
-    print(f"collector RSS over time (MiB): {', '.join(collector_rss)}")
+    collector_rss = [(t, rss >> 20) for t, role, rss in result.memory_timeline if role == "collector"]
+    if collector_rss:
+        marks = [collector_rss[0], collector_rss[len(collector_rss) // 2], collector_rss[-1]]
+        print(
+            "collector RSS MiB start / middle / end: "
+            + " / ".join(f"{rss} (at {t:.0f} s)" for t, rss in marks)
+            + f"; min {min(r for _, r in collector_rss)}, max {max(r for _, r in collector_rss)}"
+        )
+        print(f"collector RSS over time (MiB): {', '.join(f'{t:.0f}s {r}' for t, r in collector_rss)}")
     print(f"peak open file descriptors: {result.peak_fds}")
     for phase in result.phases:
         if phase.notes:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from soc_common.doctor import Check, Finding, Status, check_directory, check_tls_endpoint
+from soc_common.doctor_certs import check_agent_certificates, check_certificate_file
+from soc_common.doctor_ops import check_clock, check_collector_metrics, check_elasticsearch_health
 
 
 def _load_agent(path: Path | None) -> Any:
@@ -47,6 +49,25 @@ def agent_collector(cfg: Any) -> Iterator[Finding]:
         yield Finding("agent", "collector", "warn", "no collector_url configured")
         return
     yield from check_tls_endpoint("agent", url, creds.ca_path if creds else None)
+    if creds is not None:
+        yield from _own_certificate(creds.cert_path)
+    yield from check_clock("agent", url, creds.ca_path if creds else None)
+
+
+def _own_certificate(cert_path: Path) -> Iterator[Finding]:
+    """The agent's client certificate: once it expires the collector refuses every batch."""
+    import datetime as dt
+
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        yield Finding("agent", "client certificate", "fail", f"unreadable: {exc}")
+        return
+    days = (cert.not_valid_after_utc - dt.datetime.now(dt.UTC)).days
+    status: Status = "ok" if days > 30 else ("warn" if days > 0 else "fail")
+    yield Finding("agent", "client certificate", status, f"expires in {days} days: re-enrol before then")
 
 
 def collector_data(cfg: Any) -> Iterator[Finding]:
@@ -94,6 +115,42 @@ def collector_ports(cfg: Any) -> Iterator[Finding]:
                     "warn",
                     f"in use ({exc.strerror}): collector running?",
                 )
+
+
+def collector_running(cfg: Any) -> Iterator[Finding]:
+    """A running collector's view: its agents' clock skew and its queue depths (from /metrics)."""
+    if not cfg.metrics.enabled:
+        yield Finding("collector", "collector metrics", "skip", "metrics disabled")
+        return
+    host = cfg.metrics.host if cfg.metrics.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    yield from check_collector_metrics(
+        "collector", f"http://{host}:{cfg.metrics.port}/metrics", cfg.metrics.bearer_token
+    )
+
+
+def collector_certificates(cfg: Any) -> Iterator[Finding]:
+    """The CA every agent trusts, the ingest server certificate, and every agent's client certificate."""
+    yield from check_certificate_file("collector", "collector CA", Path(cfg.ca_dir) / "ca.crt")
+    server = Path(cfg.ingest.server_cert) if cfg.ingest.server_cert else Path(cfg.tls_dir) / "server.crt"
+    yield from check_certificate_file("collector", "ingest server certificate", server)
+    yield from check_agent_certificates("collector", Path(cfg.registry_path))
+
+
+def collector_elasticsearch(cfg: Any) -> Iterator[Finding]:
+    """Cluster health when the store is Elasticsearch: yellow or red means lost redundancy or data."""
+    store = cfg.store
+    if store.kind != "elasticsearch":
+        yield Finding("collector", "elasticsearch cluster", "skip", f"store is {store.kind}")
+        return
+    yield from check_elasticsearch_health(
+        "collector",
+        list(store.hosts),
+        ca_file=store.ca_certs,
+        username=store.username,
+        password=store.password.get_secret_value() if store.password else None,
+        api_key=store.api_key.get_secret_value() if store.api_key else None,
+    )
 
 
 def collector_rules(cfg: Any) -> Iterator[Finding]:
@@ -149,7 +206,16 @@ ROLES: dict[str, tuple[Callable[[Path | None], Any], list[Check]]] = {
     "agent": (_load_agent, [agent_data, agent_collector]),
     "collector": (
         _load_collector,
-        [collector_data, collector_store, collector_ports, collector_rules, collector_database],
+        [
+            collector_data,
+            collector_store,
+            collector_elasticsearch,
+            collector_ports,
+            collector_running,
+            collector_certificates,
+            collector_rules,
+            collector_database,
+        ],
     ),
     "api": (_load_api, [api_data, api_database]),
 }

@@ -4,13 +4,18 @@ Receivers are many and agents are of many versions; rather than trust each, the 
 guarantees the invariants of docs/event-model.md here: ``@timestamp`` in canonical UTC form,
 ``event.id``, ``ecs.version``, ``event.kind``, ``event.ingested``, no half-flattened dotted keys at the
 top level, and no string so large it would bloat the store. Problems are tagged, never fatal.
+
+Clock trouble is made visible here too, without changing the time the source claimed: an event
+stamped more than ``future_tolerance_s`` after ``event.ingested`` (a source clock running ahead) is
+tagged ``clock_skew``, one older than ``lateness_s`` is tagged ``late_arrival``; both carry
+``soc.clock_skew_s`` (``@timestamp - event.ingested``, seconds, negative when late).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.pipeline.base import Processor
@@ -18,22 +23,39 @@ from soc_common.ecs import ECS_VERSION, Event, add_tag, iso, parse_ts, put, stab
 from soc_common.parsers.json_codec import HAS_ORJSON, dumps_bytes
 
 _CANONICAL_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+_CENTURY_S = 100 * 365 * 86400.0
 EVENT_KINDS = frozenset({"alert", "asset", "enrichment", "event", "metric", "state", "pipeline_error", "signal"})
 
 
 class Normalize(Processor):
     name = "normalize"
 
-    def __init__(self, max_field_chars: int = 32768) -> None:
+    def __init__(
+        self,
+        max_field_chars: int = 32768,
+        future_tolerance_s: float = 300.0,
+        lateness_s: float = 86400.0,
+    ) -> None:
         self.max_field_chars = max_field_chars
+        # capped at a century: "never" must not push now +/- window out of datetime's range
+        self.future_tolerance = timedelta(seconds=min(future_tolerance_s, _CENTURY_S))
+        self.lateness = timedelta(seconds=min(lateness_s, _CENTURY_S))
         self.errors = 0
+        self.skewed = 0  # events tagged clock_skew
+        self.late = 0  # events tagged late_arrival
 
     def process(self, events: list[Event]) -> list[Event]:
         now = datetime.now(UTC)
         ingested = iso(now)
+        # Canonical timestamps sort as strings, so the per-event test is two string comparisons;
+        # only the rare out-of-window event pays for a parse.
+        newest, oldest = iso(now + self.future_tolerance), iso(now - self.lateness)
         for event in events:
             try:
                 self._one(event, ingested)
+                ts = event["@timestamp"]
+                if ts > newest or ts < oldest:
+                    self._flag_clock(event, ts, now)
             except (RecursionError, ValueError, TypeError) as exc:  # absurd nesting, odd types
                 self.errors += 1
                 add_tag(event, "normalize_error")
@@ -41,6 +63,19 @@ class Normalize(Processor):
                 if isinstance(event.get("event"), dict):
                     event["event"]["ingested"] = ingested
         return events
+
+    def _flag_clock(self, event: Event, ts: str, now: datetime) -> None:
+        try:
+            offset = (parse_ts(ts) - now).total_seconds()
+        except (ValueError, OverflowError):  # canonical shape, impossible date (month 13)
+            return
+        if offset > 0:
+            self.skewed += 1
+            add_tag(event, "clock_skew")
+        else:
+            self.late += 1
+            add_tag(event, "late_arrival")
+        put(event, "soc.clock_skew_s", round(offset, 3))
 
     def _one(self, event: Event, ingested: str) -> None:
         for key in event:

@@ -43,7 +43,10 @@ from soc_common.demo import DemoLayout, Services, free_port, run_step, soc_comma
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-FAULTS = ("collector-kill", "api-kill", "store-unavailable", "disk-full", "partition")
+FAULTS = ("collector-kill", "api-kill", "store-unavailable", "disk-full", "collector-disk-full", "partition")
+# Records sent this long before a fault count for the fault: what the collector held in memory
+# (syslog/NetFlow batches not yet flushed) when it was killed is lost by the kill, not by steady load.
+FAULT_LEAD_IN = 2.0
 StoreKind = Literal["sqlite", "elasticsearch"]
 
 
@@ -72,7 +75,8 @@ class SoakSettings:
     recovery_timeout: float = 120.0
     drain_timeout: float = 180.0
     backoff_max: float = 5.0  # agent shipping back-off ceiling (production default 60)
-    skew: timedelta = timedelta(hours=1)  # the last agent's clock runs this far ahead
+    skew: timedelta = timedelta(hours=1)  # the last agent's clock runs this far ahead (its logs and its sends)
+    collector_disk_mb: int = 4096  # tmpfs for the collector's data (collector-disk-full fault); RAM used as filled
     repo: Path = REPO
 
 
@@ -111,6 +115,7 @@ class SoakLayout(DemoLayout):
         self.settings = settings
         self.bind_ip = bind_ip
         self.es_url = es_url
+        self.collector_data = root / "collector"
         self.syslog_tcp = free_port()
         self.syslog_tls = free_port()
         self.syslog_udp = free_udp_port()
@@ -119,6 +124,11 @@ class SoakLayout(DemoLayout):
     @property
     def collector_url(self) -> str:
         return f"https://{self.bind_ip}:{self.ingest_port}"
+
+    @property
+    def events_db(self) -> Path:
+        """On the collector's own disk (the collector-disk-full fault fills it)."""
+        return self.collector_data / "events.db"
 
     def write_configs(self) -> None:
         super().write_configs()
@@ -132,7 +142,7 @@ class SoakLayout(DemoLayout):
             )
         self.collector_toml.write_text(
             f"""# written by the soak harness
-data_dir = {json.dumps(str(self.root / "collector"))}
+data_dir = {json.dumps(str(self.collector_data))}
 
 [ingest]
 host = {json.dumps(self.bind_ip)}
@@ -238,6 +248,7 @@ class SoakStack:
         self.skipped: dict[str, str] = {}
         self.netns: NetNamespace | None = None
         self.disk: SmallDisk | None = None
+        self.collector_disk: SmallDisk | None = None
         self.osmem: Any = None
         self.agents: list[AgentProc] = []
         self.generators: list[Generator] = []
@@ -270,6 +281,13 @@ class SoakStack:
                 self.disk.mount()
             else:
                 self.skipped["disk-full"] = why
+        if "collector-disk-full" in settings.faults:
+            why = SmallDisk.unavailable(settings.root)
+            if why is None:
+                self.collector_disk = SmallDisk(settings.root / "collector", size_mb=settings.collector_disk_mb)
+                self.collector_disk.mount()
+            else:
+                self.skipped["collector-disk-full"] = why
         es_url = None
         if settings.store == "elasticsearch":
             from osmem_server import OsmemServer
@@ -314,8 +332,17 @@ class SoakStack:
             proc.wait(timeout=30)
             self.memory.forget(role, proc.pid)
 
+    def skewed_index(self) -> int | None:
+        """The agent whose clock runs ahead (the last one; never agent0, the disk-full victim)."""
+        index = self.settings.agents - 1
+        return index if index > 0 and self.settings.skew else None
+
     def start_agent(self, agent: AgentProc) -> None:
-        args = agent.prefix + soc_command("agent", "run", "--config", str(agent.config))
+        command = soc_command("agent", "run", "--config", str(agent.config))
+        if agent.index == self.skewed_index():
+            offset = str(self.settings.skew.total_seconds())
+            command = [sys.executable, str(HERE / "skewed_agent.py"), offset, *command[3:]]
+        args = agent.prefix + command
         agent.proc = self.services.start(f"agent{agent.index}", args, self.logs / f"agent{agent.index}.log")
         self.memory.watch("agent", agent.proc.pid)
 
@@ -353,7 +380,7 @@ class SoakStack:
             )  # fmt: skip
             agent = AgentProc(index, config, data_dir, log_file, prefix)
             self.agents.append(agent)
-            skew = self.settings.skew if index == self.settings.agents - 1 and index > 0 else timedelta()
+            skew = self.settings.skew if index == self.skewed_index() else timedelta()
             self.generators.append(AuthLogWriter(f"a{index}", log_file, self.settings.agent_rate, self.phases, skew))
             self.start_agent(agent)
         s = self.settings
@@ -413,6 +440,8 @@ class SoakStack:
             self.netns.destroy()
         if self.disk is not None:
             self.disk.unmount()
+        if self.collector_disk is not None:
+            self.collector_disk.unmount()
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -465,6 +494,7 @@ def run_soak(settings: SoakSettings, progress: Callable[[str], None] = lambda _m
             fault = FAULT_TYPES[name](stack)
             progress(f"{name}: injecting")
             stack.phases.set(name)
+            _steady(stack, FAULT_LEAD_IN)
             t0 = time.monotonic()
             fault.begin()
             hold = fault.hold if fault.hold is not None else settings.fault_durations.get(name, settings.fault_seconds)
@@ -486,6 +516,7 @@ def run_soak(settings: SoakSettings, progress: Callable[[str], None] = lambda _m
             progress("drain timed out: what is still spooled counts as lost")
         stack.observe()
         counters = {k: stack.metrics.total(k) for k in _COUNTERS}
+        agent_skew = stack.metrics.gauges("soc_collector_agent_clock_skew")
         generators = list(stack.generators)
         stack.generators = []
         stack.memory.stop()
@@ -500,7 +531,7 @@ def run_soak(settings: SoakSettings, progress: Callable[[str], None] = lambda _m
             peak_fds=dict(stack.memory.fds),
             counters=counters,
             udp_kernel_drops=stack.udp_drops.total,
-            skew=tally.skew,
+            skew={**tally.skew, "collector_measured": agent_skew},
             duration=time.monotonic() - started,
         )
     finally:

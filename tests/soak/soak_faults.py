@@ -156,6 +156,19 @@ class SmallDisk:
         with contextlib.suppress(FileNotFoundError):
             self.filler.unlink()
 
+    def squeeze(self, keep_mb: int = 4) -> int:
+        """Shrink the tmpfs to what it holds plus ``keep_mb`` MiB (no filler: costs no memory); bytes free."""
+        used_kb = (shutil.disk_usage(self.path).used + 1023) // 1024
+        result = _run("mount", "-o", f"remount,size={used_kb + keep_mb * 1024}k", str(self.path))
+        if result.returncode != 0:
+            raise RuntimeError(f"remount failed: {result.stderr.strip()}")
+        return shutil.disk_usage(self.path).free
+
+    def unsqueeze(self) -> None:
+        result = _run("mount", "-o", f"remount,size={self.size_mb}m", str(self.path))
+        if result.returncode != 0:
+            raise RuntimeError(f"remount failed: {result.stderr.strip()}")
+
     def unmount(self) -> None:
         if self.mounted:
             # the agent using it has been stopped; lazy unmount so a straggler cannot block cleanup

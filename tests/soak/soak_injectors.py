@@ -139,6 +139,32 @@ class DiskFull(AgentFault):
         self.stack.disk.free()
 
 
+class CollectorDiskFull(Fault):
+    """The collector's data disk (event store, state) down to a few MiB free.
+
+    SQLite fails its writes with "database or disk is full": ingest must answer 503 (agents keep
+    their spools) rather than acknowledge what it could not store, and resume once space returns.
+    """
+
+    name = "collector-disk-full"
+
+    def inject(self) -> None:
+        assert self.stack.collector_disk is not None
+        self.rejected_before = self.stack.metrics.total('soc_collector_requests_rejected_total{reason="503"}')
+        free = self.stack.collector_disk.squeeze(keep_mb=4)
+        self.notes.append(f"collector disk down to {free >> 20} MiB free")
+
+    def clear(self) -> None:
+        assert self.stack.collector_disk is not None
+        self.stack.observe()
+        answered = (
+            self.stack.metrics.total('soc_collector_requests_rejected_total{reason="503"}') - self.rejected_before
+        )
+        self.notes.append(f"ingest answered 503 {answered:.0f} times")
+        self.measures["answered_503"] = answered
+        self.stack.collector_disk.unsqueeze()
+
+
 class Partition(AgentFault):
     name = "partition"
     agent_index = 1
@@ -153,5 +179,5 @@ class Partition(AgentFault):
 
 
 FAULT_TYPES: dict[str, type[Fault]] = {
-    f.name: f for f in (CollectorKill, ApiKill, StoreUnavailable, DiskFull, Partition)
+    f.name: f for f in (CollectorKill, ApiKill, StoreUnavailable, DiskFull, CollectorDiskFull, Partition)
 }

@@ -125,3 +125,8 @@ class CounterTotals:
     def total(self, name: str) -> float:
         with self._lock:
             return self._done.get(name, 0.0) + self._current.get(name, 0.0)
+
+    def gauges(self, prefix: str) -> dict[str, float]:
+        """Gauges of the running incarnation whose name starts with ``prefix`` (not summed: gauges)."""
+        with self._lock:
+            return {k: v for k, v in self._current.items() if k.startswith(prefix)}

@@ -7,6 +7,7 @@ Both guard bugs the soak hit (now fixed): after ENOSPC the agent process kept ru
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -98,3 +99,31 @@ def test_a_source_that_failed_on_a_full_disk_is_restarted(small_disk: SmallDisk,
         small_disk.free()
         stop.set()
         thread.join(timeout=30)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "agent/spool.py: a write that fails with ENOSPC leaves its bytes in the segment's buffer; the next "
+        "roll's close() flushes them, fails again and leaves the spool holding a closed file, so every later "
+        "append raises 'write to closed file' for good and the agent stops collecting (found by the 10-minute soak)"
+    ),
+)
+def test_spool_accepts_events_again_after_a_failed_write_and_roll(small_disk: SmallDisk) -> None:
+    settings = AgentConfig.model_validate({"spool": {"segment_bytes": 256 * 1024}}).spool
+    spool = Spool(small_disk.path / "spool", settings)
+    try:
+        spool.append(_events(400))  # ~100 KiB: past the size at which an acknowledged segment is rolled
+        small_disk.fill(keep_kb=0)
+        with pytest.raises(OSError):  # ENOSPC at flush: a small batch stays in the file's buffer
+            for _ in range(1000):  # the last page of the segment file may still hold a few
+                spool.append(_events(5))
+        cursor, _ = spool.read_records(100_000, 1 << 24)
+        with contextlib.suppress(OSError):
+            spool.ack(cursor)  # everything delivered: the spool rolls to a fresh segment
+        small_disk.free()
+        spool.append(_events(10))  # space is back: the agent must collect again
+        assert spool.pending_events >= 10
+    finally:
+        small_disk.free()
+        spool.close()

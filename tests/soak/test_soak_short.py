@@ -71,10 +71,13 @@ def test_store_outage_was_answered_with_503(soak: SoakResult) -> None:
 
 
 def test_skewed_agent_events_are_kept_with_their_own_time(soak: SoakResult) -> None:
-    """An agent whose clock runs 1 h ahead: its events are stored, stamped with the time it claimed."""
+    """An agent whose clock runs 1 h ahead: its events are kept with the time it claimed, tagged, skew measured."""
     skew = soak.skew
     assert skew.get("events", 0) > 100
     assert 3300 < skew["median_offset_s"] < 3900
+    assert skew["tags"].get("clock_skew") == skew["events"], skew  # every one of them flagged, none lost
+    measured = skew["collector_measured"].get("soc_collector_agent_clock_skew_max_abs_seconds", 0)
+    assert 3500 < measured < 3700, skew  # the agent's send clock, as the collector saw it
 
 
 def test_short_soak_fits_its_budget(soak: SoakResult) -> None:
