@@ -96,7 +96,10 @@ class EventStamper:
         self._labels = [(k, v) for k in ("site", "zone", "system_id") if (v := getattr(labels, k))]
 
 
-GC_THRESHOLDS = (10_000, 20, 20)
+#: a young generation larger than one source batch (2,000 lines make ~30,000 small containers) lets
+#: most events die by reference counting before a collection ever walks them: ~5% less CPU per line
+#: than 10,000 in an in-process tail->spool->gzip loop; at most this many cyclic objects wait to be collected
+GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def tune_gc() -> None:

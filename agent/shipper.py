@@ -27,6 +27,7 @@ from soc_common.ecs import iso, utc_now
 log = logging.getLogger(__name__)
 
 ContextFactory = Callable[[], ssl.SSLContext | None]  # None: not enrolled yet
+SENT_AT_HEADER = "X-Soc-Sent-At"
 
 
 class CollectorError(Exception):
@@ -194,7 +195,8 @@ class Shipper:
             return 0
         self._bucket.take(len(records), stop)
         body = b"\n".join(records) + b"\n"
-        headers = {"Content-Type": "application/x-ndjson"}
+        # X-Soc-Sent-At lets the collector measure this host's clock skew (docs/agent-protocol.md).
+        headers = {"Content-Type": "application/x-ndjson", SENT_AT_HEADER: iso(utc_now())}
         if self.settings.gzip:
             body = gzip.compress(body, compresslevel=3)
             headers["Content-Encoding"] = "gzip"

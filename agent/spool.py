@@ -13,6 +13,7 @@ acknowledged records waiting to be deleted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -256,7 +257,14 @@ class Spool:
         """Write ``events`` durably, or apply the ``on_full`` policy; see :class:`SpoolFull`."""
         if not events:
             return
-        self._append_encoded(b"".join(_encode(e) for e in events), len(events), timeout)
+        # _encode() inlined: this runs for every event the agent produces
+        pack, crc = HEADER.pack, zlib.crc32
+        parts: list[bytes] = []
+        for event in events:
+            payload = dumps_bytes(event)
+            parts.append(pack(len(payload), crc(payload)))
+            parts.append(payload)
+        self._append_encoded(b"".join(parts), len(events), timeout)
 
     def append_raw(self, records: Sequence[bytes], timeout: float | None = None) -> None:
         """Append records already serialised as JSON (moving data between spools)."""
@@ -282,22 +290,50 @@ class Spool:
 
     def _write(self, data: bytes, count: int) -> None:
         assert self._active is not None
-        self._active.write(data)
-        self._active.flush()
-        os.fsync(self._active.fileno())
         seg = self._segments[-1]
+        try:
+            self._active.write(data)
+            self._active.flush()
+            os.fsync(self._active.fileno())
+        except OSError:
+            self._discard_partial_write(seg)
+            raise
         seg.size += len(data)
         seg.count += count
         if seg.size >= self.settings.segment_bytes:
-            self._roll()
+            try:
+                self._roll()
+            except OSError:  # the data above is durable: report it written; the next write retries the roll
+                log.warning("spool could not start a new segment; retrying on the next write", exc_info=True)
         self._cond.notify_all()
+
+    def _discard_partial_write(self, seg: _Segment) -> None:
+        """Put the segment back to its last durable size after a failed write (ENOSPC, EIO).
+
+        Without this the bytes stay in the file object's buffer: a later flush or close retries
+        them, fails again, and the spool is left holding a closed file that refuses every append.
+        """
+        assert self._active is not None
+        with contextlib.suppress(OSError):
+            self._active.close()  # the buffered bytes are lost with it: that is the point
+        with contextlib.suppress(OSError):
+            os.truncate(seg.path, seg.size)  # a torn record would also be caught by its CRC
+        self._open_active()
 
     def _roll(self) -> None:
         assert self._active is not None
-        self._active.close()
+        try:
+            self._active.close()
+        except OSError:
+            log.warning("spool segment %s did not close cleanly", self._segments[-1].path, exc_info=True)
         seq = self._segments[-1].seq + 1
         self._segments.append(_Segment(seq, self._seg_path(seq)))
-        self._open_active()
+        try:
+            self._open_active()
+        except OSError:  # no room for a new file: keep appending to the old segment, never to a closed one
+            self._segments.pop()
+            self._open_active()
+            raise
 
     def _wait_for_room(self, size: int, count: int, timeout: float | None) -> None:
         wait = self.settings.block_timeout if timeout is None else timeout

@@ -24,7 +24,7 @@ def meter_pcap(path: str | Path, meter: FlowMeter) -> Iterator[Event]:
     Does not flush, so several files can be metered as one stream. A damaged file raises
     :class:`PcapError` after everything before the damage has been metered and yielded.
     """
-    for _ in pump(path, meter.feed_at):
+    for _ in pump(path, meter.feed_at, bulk=meter.feed_pcap):
         if meter.pending:
             yield from meter.drain()
     if meter.pending:

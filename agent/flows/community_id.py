@@ -6,13 +6,16 @@ pivot from one of our flow events to a central monitoring centre's records of th
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import struct
 
 from agent.flows.decode import ICMP, ICMP_PEER, ICMPV6, ICMPV6_PEER
 
 _PORTED = (6, 17, 132)  # TCP, UDP, SCTP carry ports in the hash
+_PORTS = struct.Struct("!HH").pack
+_sha1 = hashlib.sha1
+_b64 = binascii.b2a_base64
 
 
 def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, seed: int = 0) -> str:
@@ -32,7 +35,7 @@ def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, see
         sport = dport = -1
     if not one_way and (src, sport) > (dst, dport):
         src, dst, sport, dport = dst, src, dport, sport
-    data = struct.pack("!H", seed) + src + dst + struct.pack("!BB", proto, 0)
+    data = seed.to_bytes(2, "big") + src + dst + bytes((proto, 0))
     if sport >= 0:
-        data += struct.pack("!HH", sport, dport)
-    return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode("ascii")
+        data += _PORTS(sport, dport)
+    return "1:" + _b64(_sha1(data).digest(), newline=False).decode("ascii")

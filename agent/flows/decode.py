@@ -59,6 +59,13 @@ _frag6 = struct.Struct("!BxHI").unpack_from
 #: dst, sport, dport, TCP data offset, TCP flags). Valid only when ethertype is IPv4, version/IHL is
 #: 0x45, the fragment field has no offset or MF, and protocol is TCP or UDP; else use decode().
 ETH_IPV4_L4 = struct.Struct("!12xHBxHxxHxB2x4s4sHH8xBB")
+#: the same behind one 802.1Q tag: (TCI, inner ethertype, version/IHL, total length, fragment field,
+#: protocol, src, dst, sport, dport, TCP data offset, TCP flags); the outer ethertype is known
+ETH_VLAN_IPV4_L4 = struct.Struct("!14xHHBxHxxHxB2x4s4sHH8xBB")
+#: Ethernet + extension-less IPv6 + the first 14 bytes of TCP (or UDP's ports): (version/class byte,
+#: payload length, next header, src, dst, sport, dport, TCP data offset, TCP flags). Valid only when
+#: the version is 6, the payload length is non-zero and the next header is TCP or UDP.
+ETH_IPV6_L4 = struct.Struct("!14xBxxxHB1x16s16sHH8xBB")
 
 # (proto, src, dst, sport, dport, ip_bytes, tcp_flags, vlan, payload_off, payload_end, fragment)
 # fragment is None, or (ip_id, is_first) for a fragmented datagram; later fragments carry ports -1.

@@ -23,24 +23,28 @@ def ip_text(addr: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr)
 
 
-_second_cache: list[Any] = [None, ""]
+#: "YYYY-MM-DDTHH:MM:SS" per epoch second; bounded, cleared when full
+_second_text: dict[int, str] = {}
 
 
 def iso_ts(ts: float) -> str:
     """``soc_common.ecs.iso`` for an epoch float, with the date-time part cached per second.
 
-    Flow ends cluster in time, so most calls reuse the previous second's text.
+    Flow starts and ends cluster in time, so most calls reuse a recent second's text (a cache of
+    one second would thrash between each flow's start and end).
     """
     second = math.floor(ts)
     micro = round((ts - second) * 1e6)  # as datetime.fromtimestamp rounds: half to even
     if micro >= 1_000_000:
         second += 1
         micro -= 1_000_000
-    if _second_cache[0] != second:
+    text = _second_text.get(second)
+    if text is None:
+        if len(_second_text) >= 4096:
+            _second_text.clear()
         y, mo, d, h, mi, sec = time.gmtime(second)[:6]
-        _second_cache[1] = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{sec:02d}"
-        _second_cache[0] = second
-    return f"{_second_cache[1]}.{micro // 1000:03d}Z"
+        text = _second_text[second] = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{sec:02d}"
+    return f"{text}.{micro // 1000:03d}Z"
 
 
 def _new_event(dataset: str, ts: float, event_id: str) -> Event:
@@ -59,8 +63,14 @@ def host_key(host: dict[str, Any] | None) -> str:
     return str(host.get("id") or host.get("name") or host.get("hostname") or "")
 
 
+#: flag names for every flags byte: flow records are emitted often enough for the loop to show
+_FLAG_NAMES = tuple(
+    tuple(name for bit, name in enumerate(TCP_FLAG_NAMES) if flags & (1 << bit)) for flags in range(256)
+)
+
+
 def tcp_flag_names(flags: int) -> list[str]:
-    return [name for bit, name in enumerate(TCP_FLAG_NAMES) if flags & (1 << bit)]
+    return list(_FLAG_NAMES[flags & 0xFF])
 
 
 def _endpoints(event: Event, proto: int, src: bytes, dst: bytes, sport: int, dport: int, vlan: int, cid: str) -> None:
@@ -97,28 +107,56 @@ def flow_event(
     rev: tuple[int, int, int],
     reason: str,
 ) -> Event:
-    """A ``network_traffic.flow`` event; ``fwd``/``rev`` are (packets, bytes, tcp flags) per direction."""
+    """A ``network_traffic.flow`` event; ``fwd``/``rev`` are (packets, bytes, tcp flags) per direction.
+
+    Built as literals in one go (same keys, same order as :func:`metadata_event`'s shape): one of
+    these is made per flow, which is a visible share of a replay's time.
+    """
     cid = community_id(src, dst, proto, sport, dport)
-    event = _new_event("network_traffic.flow", start, stable_event_id(host_key(host), "flow", cid, repr(start)))
-    _endpoints(event, proto, src, dst, sport, dport, vlan, cid)
-    if proto in (ICMP, ICMPV6):
-        event["icmp"] = {"type": sport, "code": dport}
-    event["source"].update(packets=fwd[0], bytes=fwd[1])
-    event["destination"].update(packets=rev[0], bytes=rev[1])
-    network = event["network"]
+    begun = iso_ts(start)
+    sip, dip = ip_text(src), ip_text(dst)
+    source: dict[str, Any] = {"ip": sip}
+    destination: dict[str, Any] = {"ip": dip}
+    if proto in _WITH_PORTS:
+        source["port"] = sport
+        destination["port"] = dport
+    source["packets"], source["bytes"] = fwd[0], fwd[1]
+    destination["packets"], destination["bytes"] = rev[0], rev[1]
+    network: dict[str, Any] = {
+        "transport": TRANSPORTS.get(proto, str(proto)),
+        "iana_number": str(proto),
+        "type": "ipv4" if len(src) == 4 else "ipv6",
+        "community_id": cid,
+    }
+    if vlan:
+        network["vlan"] = {"id": str(vlan)}
     network["packets"] = fwd[0] + rev[0]
     network["bytes"] = fwd[1] + rev[1]
     if proto == TCP:
-        network["tcp_flags"] = tcp_flag_names(fwd[2] | rev[2])
-    event["event"].update(
-        category=["network"],
-        type=["connection", "end"],
-        action="network_flow",
-        reason=reason,
-        start=event["@timestamp"],
-        end=iso_ts(end),
-        duration=round((end - start) * 1e6) * 1000,  # float seconds hold microseconds, not nanoseconds
-    )
+        network["tcp_flags"] = list(_FLAG_NAMES[(fwd[2] | rev[2]) & 0xFF])
+    event: Event = {
+        "@timestamp": begun,
+        "ecs": {"version": ECS_VERSION},
+        "event": {
+            "id": stable_event_id(host_key(host), "flow", cid, repr(start)),
+            "kind": "event",
+            "dataset": "network_traffic.flow",
+            "module": "network_traffic",
+            "category": ["network"],
+            "type": ["connection", "end"],
+            "action": "network_flow",
+            "reason": reason,
+            "start": begun,
+            "end": iso_ts(end),
+            "duration": round((end - start) * 1e6) * 1000,  # float seconds hold microseconds, not nanoseconds
+        },
+        "source": source,
+        "destination": destination,
+        "network": network,
+        "related": {"ip": [sip] if sip == dip else [sip, dip]},
+    }
+    if proto in (ICMP, ICMPV6):
+        event["icmp"] = {"type": sport, "code": dport}
     if host:
         event["host"] = dict(host)
     return event

@@ -17,12 +17,13 @@ import builtins
 import struct
 from typing import Any
 
-from agent.flows.decode import ETH_IPV4_L4, RST, TCP, Malformed, decode
+from agent.flows.decode import ETH_IPV4_L4, ETH_IPV6_L4, ETH_VLAN_IPV4_L4, RST, TCP, Malformed, decode
 from agent.flows.dns import parse_dns
 from agent.flows.events import flow_event, metadata_event
 from agent.flows.http import FIRST_BYTES as HTTP_FIRST_BYTES
 from agent.flows.http import PREFIXES as HTTP_PREFIXES
 from agent.flows.http import parse_request
+from agent.flows.pcap import MAX_RECORD as _MAX_RECORD
 from agent.flows.tls import parse_client_hello
 from soc_common.ecs import Event
 
@@ -33,6 +34,9 @@ _START, _LAST, _TIMEOUT, _PROTO, _SRC, _DST, _SPORT, _DPORT, _VLAN, _FWD, _REV, 
 _PKTS, _BYTES, _FLAGS, _FLOW = range(4)
 
 _fast = ETH_IPV4_L4.unpack_from
+_fast_vlan = ETH_VLAN_IPV4_L4.unpack_from
+_fast_v6 = ETH_IPV6_L4.unpack_from
+_PCAP_LE_RECORD = struct.Struct("<IIII").unpack_from  # classic pcap record header, little-endian
 _TLS_HANDSHAKE = 0x16
 _TCP_CANDIDATE_FIRST = HTTP_FIRST_BYTES | {_TLS_HANDSHAKE}
 _DNS_PORT = 53
@@ -111,43 +115,149 @@ class FlowMeter:
         self.feed_at(ts, linktype, data, 0, len(data))
 
     def feed_at(self, ts: float, linktype: int, buf: Any, off: int, end: int) -> None:
-        """Meter the frame ``buf[off:end]`` without copying it (``buf`` may be a capture's mmap).
-
-        The hot path: list indices are literals (see the record layout above) because module
-        constants cost a global lookup each, and totals are derived from the flows, not counted here.
-        """
+        """Meter the frame ``buf[off:end]`` without copying it (``buf`` may be a capture's mmap)."""
         if ts >= self._next_scan:
             self._scan(ts)
         if linktype == 1 and end - off >= 54:
             etype, vihl, size, frag, proto, src, dst, sport, dport, doff, flags = _fast(buf, off)
-            fast = etype == 0x0800 and vihl == 0x45 and not frag & 0x3FFF and size >= 40
-        else:
-            fast = False
-        if fast and proto == 6:
-            poff = off + 34 + ((doff >> 4) << 2)
-            pend = off + 14 + size
+            if etype == 0x0800 and vihl == 0x45 and not frag & 0x3FFF and size >= 40:
+                if proto == 6:
+                    pend = off + 14 + size
+                    self._account(ts, (proto, src, dst, sport, dport, 0), size, flags, buf,
+                                  off + 34 + ((doff >> 4) << 2), end if pend > end else pend)  # fmt: skip
+                    return
+                if proto == 17:
+                    pend = off + 14 + size
+                    self._account(ts, (proto, src, dst, sport, dport, 0), size, 0, buf, off + 42,
+                                  end if pend > end else pend)  # fmt: skip
+                    return
+        self._feed_decoded(ts, linktype, buf, off, end)
+
+    def feed_pcap(self, buf: Any, off: int, size: int, unit: float, limit: int) -> tuple[int, int]:
+        """Meter up to ``limit`` records of a little-endian classic pcap of Ethernet frames.
+
+        ``buf[off:size]`` holds the records; ``unit`` is seconds per timestamp fraction tick.
+        Returns (offset reached, records metered); stops early before a damaged record so the
+        reader can report it. This is the replay hot path: the record walk, the common-case decode
+        (option-less IPv4 TCP/UDP) and the per-flow update of :meth:`_account` are inlined into one
+        loop over local names, because a Python call per packet costs as much as the work itself.
+        Every other frame goes through :meth:`_feed_decoded`; the results are the same as
+        :meth:`feed_at` per packet (tests/flows compares the two).
+        """
+        rec = _PCAP_LE_RECORD
+        fast, fast_vlan, fast_v6 = _fast, _fast_vlan, _fast_v6
+        max_record = _MAX_RECORD
+        lookup = self._lookup
+        slow = self._feed_decoded
+        metadata = self.metadata
+        candidates = _TCP_CANDIDATE_FIRST
+        next_scan = self._next_scan
+        last = size - 16  # the last offset a record header fits at
+        done = 0
+        for done in range(limit):  # noqa: B007 (the index is the count when the loop breaks)
+            if off > last:
+                break
+            sec, frac, caplen, _wire = rec(buf, off)
+            start = off + 16
+            end = start + caplen
+            if caplen > max_record or end > size:
+                break
+            off = end
+            ts = sec + frac * unit
+            if ts >= next_scan:
+                self._scan(ts)
+                next_scan = self._next_scan
+            if caplen < 54:
+                slow(ts, 1, buf, start, end)
+                continue
+            # the common shapes, decoded with one struct call each; anything else takes the slow path
+            etype, vihl, ipsize, frag, proto, src, dst, sport, dport, doff, flags = fast(buf, start)
+            if etype == 0x0800:
+                if vihl != 0x45 or frag & 0x3FFF or ipsize < 40:
+                    slow(ts, 1, buf, start, end)
+                    continue
+                vlan = 0
+                l4 = start + 34
+                pend = start + 14 + ipsize
+            elif etype == 0x8100 and caplen >= 58:
+                vlan, etype, vihl, ipsize, frag, proto, src, dst, sport, dport, doff, flags = fast_vlan(buf, start)
+                if etype != 0x0800 or vihl != 0x45 or frag & 0x3FFF or ipsize < 40:
+                    slow(ts, 1, buf, start, end)
+                    continue
+                vlan &= 0x0FFF
+                l4 = start + 38
+                pend = start + 18 + ipsize
+            elif etype == 0x86DD and caplen >= 68:
+                vtc, ipsize, proto, src, dst, sport, dport, doff, flags = fast_v6(buf, start)
+                if vtc >> 4 != 6 or ipsize < 20 or (proto != 6 and proto != 17):
+                    slow(ts, 1, buf, start, end)
+                    continue
+                ipsize += 40
+                vlan = 0
+                l4 = start + 54
+                pend = start + 14 + ipsize
+            else:
+                slow(ts, 1, buf, start, end)
+                continue
+            if proto == 6:
+                poff = l4 + ((doff >> 4) << 2)
+            elif proto == 17:
+                poff = l4 + 8
+                flags = 0
+            elif proto == 1 or proto == 58:  # ICMP: type/code pairing is decode()'s job
+                slow(ts, 1, buf, start, end)
+                continue
+            else:  # GRE, ESP, SCTP...: addresses only, no payload to look into (IPv4 only, see above)
+                sport = dport = flags = 0
+                poff = end
             if pend > end:
                 pend = end
-            vlan = 0
-        elif fast and proto == 17:
-            poff = off + 42
-            pend = off + 14 + size
-            if pend > end:
-                pend = end
-            flags = vlan = 0
+            key = (proto, src, dst, sport, dport, vlan)
+            # --- inlined _account(): keep in step with it
+            counters = lookup(key)
+            if counters is None:
+                counters = self._open(ts, key)
+            else:
+                flow = counters[3]
+                if ts - flow[1] > flow[2] or ts > flow[12] or (flags & 0x12 == 0x02 and flow[11]):
+                    counters = self._restart(ts, key, counters)
+                else:
+                    flow[1] = ts
+            counters[0] += 1
+            counters[1] += ipsize
+            if flags:
+                counters[2] |= flags
+                if flags & 0x05:
+                    self._closing(counters, flags)
+            if poff < pend and metadata:
+                if proto == 6:
+                    if buf[poff] in candidates or sport == 53 or dport == 53:
+                        self._inspect(ts, proto, src, dst, sport, dport, vlan, buf, poff, pend)
+                elif sport == 53 or dport == 53:
+                    self._inspect(ts, proto, src, dst, sport, dport, vlan, buf, poff, pend)
         else:
-            try:
-                decoded = decode(linktype, buf, off, end)
-            except (Malformed, struct.error, IndexError):
-                self.malformed += 1
-                return
-            if decoded is None:
-                self.non_ip += 1
-                return
-            proto, src, dst, sport, dport, size, flags, vlan, poff, pend, fragment = decoded
-            if fragment is not None:
-                sport, dport = self._fragment_ports(ts, proto, src, dst, sport, dport, fragment)
-        key = (proto, src, dst, sport, dport, vlan)
+            done = limit
+        return off, done
+
+    def _feed_decoded(self, ts: float, linktype: int, buf: Any, off: int, end: int) -> None:
+        """The general path: full decode (any link type, VLAN, IPv6, options, fragments, ICMP)."""
+        if ts >= self._next_scan:
+            self._scan(ts)
+        try:
+            decoded = decode(linktype, buf, off, end)
+        except (Malformed, struct.error, IndexError):
+            self.malformed += 1
+            return
+        if decoded is None:
+            self.non_ip += 1
+            return
+        proto, src, dst, sport, dport, size, flags, vlan, poff, pend, fragment = decoded
+        if fragment is not None:
+            sport, dport = self._fragment_ports(ts, proto, src, dst, sport, dport, fragment)
+        self._account(ts, (proto, src, dst, sport, dport, vlan), size, flags, buf, poff, pend)
+
+    def _account(self, ts: float, key: tuple[Any, ...], size: int, flags: int, buf: Any, poff: int, pend: int) -> None:
+        """Count one decoded packet into its flow; list indices are literals (see the layout above)."""
         counters = self._lookup(key)
         if counters is None:
             counters = self._open(ts, key)
@@ -168,6 +278,7 @@ class FlowMeter:
             if flags & 0x05:  # FIN or RST
                 self._closing(counters, flags)
         if poff < pend and self.metadata:
+            proto, src, dst, sport, dport, vlan = key
             if proto == 6:
                 if buf[poff] in _TCP_CANDIDATE_FIRST or sport == 53 or dport == 53:
                     self._inspect(ts, proto, src, dst, sport, dport, vlan, buf, poff, pend)

@@ -49,6 +49,10 @@ _EPB = 6
 Record = tuple[float, int, "bytes | mmap.mmap", int, int]
 #: the per-packet callback of :func:`pump`: ``sink(ts, linktype, buf, start, end)``
 Sink = Callable[[float, int, Any, int, int], object]
+#: optional bulk consumer for the commonest file kind, little-endian classic pcap of Ethernet frames:
+#: ``bulk(buf, off, size, unit, limit) -> (offset reached, records consumed)``; it stops early before
+#: a damaged record, which the reader then reports (see :meth:`agent.flows.meter.FlowMeter.feed_pcap`)
+Bulk = Callable[[Any, int, int, float, int], tuple[int, int]]
 #: release mapped pages already read every this many bytes, so memory stays flat on big files
 _RELEASE_EVERY = 32 * 1024 * 1024
 
@@ -69,14 +73,15 @@ def _open_buffer(path: Path) -> bytes | mmap.mmap:
         return fh.read()
 
 
-def pump(path: str | Path, sink: Sink, batch: int = 4096) -> Iterator[int]:
+def pump(path: str | Path, sink: Sink, batch: int = 4096, bulk: Bulk | None = None) -> Iterator[int]:
     """Call ``sink(ts, linktype, buf, start, end)`` for every packet; yield the count every ``batch``.
 
     The frame is ``buf[start:end]`` (zero-copy; ``buf`` may be a memory map, valid only during the
     call). Calling a sink per packet instead of yielding a tuple keeps the replay loop cheap; the
     periodic yield lets the caller hand on results while a big file is still being read. Raises
     :class:`PcapError` for a file that is not a capture, or, after the last good packet, for a
-    truncated or corrupt one.
+    truncated or corrupt one. With ``bulk``, little-endian classic pcap files of Ethernet frames
+    are handed to it a batch of records at a time instead of calling ``sink`` per packet.
     """
     p = Path(path)
     try:
@@ -86,7 +91,7 @@ def pump(path: str | Path, sink: Sink, batch: int = 4096) -> Iterator[int]:
     try:
         head = bytes(buf[:4])
         if head in _PCAP_MAGICS:
-            yield from _pump_pcap(p, buf, head, sink, batch)
+            yield from _pump_pcap(p, buf, head, sink, batch, bulk)
         elif head == _PCAPNG_SHB:
             yield from _pump_pcapng(p, buf, sink, batch)
         elif len(buf) == 0:
@@ -139,7 +144,9 @@ def _release(buf: bytes | mmap.mmap, released: int, upto: int) -> int:
     return upto
 
 
-def _pump_pcap(path: Path, buf: bytes | mmap.mmap, magic: bytes, sink: Sink, batch: int) -> Iterator[int]:
+def _pump_pcap(
+    path: Path, buf: bytes | mmap.mmap, magic: bytes, sink: Sink, batch: int, bulk: Bulk | None
+) -> Iterator[int]:
     order, unit = _PCAP_MAGICS[magic]
     size = len(buf)
     if size < 24:
@@ -150,6 +157,15 @@ def _pump_pcap(path: Path, buf: bytes | mmap.mmap, magic: bytes, sink: Sink, bat
     count = 0
     pause = batch
     released = 0
+    if bulk is not None and order == "<" and linktype == LINKTYPE_ETHERNET:
+        while True:
+            off, done = bulk(buf, off, size, unit, pause - count)
+            count += done
+            if count < pause:
+                break  # end of file, or a damaged record the loop below reports
+            pause += batch
+            released = _release(buf, released, off)
+            yield count
     while off + 16 <= size:
         sec, frac, caplen, _wirelen = rec(buf, off)
         if caplen > MAX_RECORD:

@@ -24,6 +24,7 @@ import re
 import stat
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -46,6 +47,9 @@ READ_BUDGET_PER_FILE = 8 * 1024 * 1024  # per poll, so one busy file cannot star
 LINE_SPLIT_TAG = "_line_split"
 MULTILINE_SPLIT_TAG = "_multiline_split"
 PARTIAL_LINE_TAG = "_partial_line"
+
+#: codec names (as ``codecs.lookup`` spells them) in which every ASCII byte is that character
+_ASCII_SUPERSETS = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1250", "cp1252", "cp1258"})
 
 LogFormat = Literal["auto", "authlog", "syslog", "access", "nginx", "apache", "json", "raw"]
 
@@ -165,6 +169,8 @@ class FileSource(Source):
         self._opts = ParseOptions(tz=zone)
         self._multiline = re.compile(settings.multiline) if settings.multiline else None
         self._decoder_name = settings.encoding
+        # ASCII text decodes the same in these, so whole blocks of it can be split at once
+        self._block_split = self._multiline is None and codecs.lookup(settings.encoding).name in _ASCII_SUPERSETS
         self._tracked: dict[str, _Tracked] = {}
         self._batch: list[Event] = []
         self._batch_ends: dict[str, int] = {}
@@ -376,7 +382,7 @@ class FileSource(Source):
 
     def _split_lines(self, tracked: _Tracked, emit: Emit, now: float) -> None:
         buf = tracked.buf
-        start = 0
+        start = self._split_ascii_block(tracked, emit) if self._block_split else 0
         limit = self.settings.max_line_bytes
         while True:
             newline = buf.find(b"\n", start)
@@ -402,6 +408,43 @@ class FileSource(Source):
         if start:
             del buf[:start]
             tracked.buf_start += start
+
+    def _split_ascii_block(self, tracked: _Tracked, emit: Emit) -> int:
+        """Turn every complete line of ``tracked.buf`` into an event in one pass, if that is simple.
+
+        The common case (no multi-line grouping, an ASCII-compatible encoding, pure ASCII text, no
+        line over the limit) needs none of the per-line machinery of :meth:`_feed`: the block is
+        decoded and split once in C, and offsets follow from the line lengths. Returns how many
+        bytes were consumed (0 when the block is not simple; the per-line path then reads it).
+        """
+        buf = tracked.buf
+        last = buf.rfind(b"\n")
+        if last < 0 or last > self.settings.max_line_bytes:
+            return 0
+        block = bytes(buf[:last])
+        if not block.isascii():
+            return 0
+        key = tracked.pos.key
+        identity = tracked.identity
+        offset = tracked.buf_start
+        batch = self._batch
+        ends = self._batch_ends
+        full = self.settings.batch_lines
+        for line in block.decode("ascii").split("\n"):
+            end = offset + len(line) + 1
+            if line.endswith("\r"):
+                line = line[:-1]
+            if line:
+                batch.append(self._make_event(tracked, identity, offset, line, False, ()))
+                ends[key] = end
+                if len(batch) >= full:
+                    self._flush(emit)
+                    batch = self._batch
+                    ends = self._batch_ends
+            else:
+                self._advance_empty(tracked, offset, end)
+            offset = end
+        return last + 1
 
     def _feed(
         self, tracked: _Tracked, start: int, end: int, raw: bytes, emit: Emit, now: float, tags: list[str]
@@ -482,17 +525,24 @@ class FileSource(Source):
 
     def _event(self, tracked: _Tracked, record: _Record) -> Event:
         text = record.lines[0] if len(record.lines) == 1 else "\n".join(record.lines)
+        return self._make_event(tracked, tracked.identity, record.start, text, record.invalid, record.tags)
+
+    def _make_event(
+        self, tracked: _Tracked, identity: str, start: int, text: str, invalid: bool, tags: Sequence[str]
+    ) -> Event:
         event = parse_with_options(text, self.settings.format, self._opts)
-        event["event"]["id"] = stable_event_id(self.host_id, tracked.identity, record.start, text)
+        event["event"]["id"] = stable_event_id(self.host_id, identity, start, text)
         log_field = event.get("log")
         if not isinstance(log_field, dict):
             log_field = event["log"] = {}
         log_field["file"] = {"path": tracked.pos.path}
-        log_field["offset"] = record.start
-        if record.invalid:
+        log_field["offset"] = start
+        if invalid:
             add_tag(event, INVALID_UTF8_TAG)
             self.counters["invalid_utf8"] += 1
-        for tag in (*record.tags, *self.settings.tags):
+        for tag in tags:
+            add_tag(event, tag)
+        for tag in self.settings.tags:
             add_tag(event, tag)
         if self.settings.fields:
             labels = event.get("labels")

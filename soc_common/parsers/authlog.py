@@ -132,21 +132,19 @@ def _user(event: Event, name: str | None) -> None:
         event.setdefault("user", {})["name"] = name
 
 
+# dotted quad, each part 0-255 in ASCII digits without a leading zero: already canonical
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}").fullmatch
+
+
 def normalize_ip(text: str) -> str | None:
     """Canonical text of an IP address, or None.
 
-    Most addresses in auth logs are already canonical dotted IPv4, recognised here with string
-    operations alone; anything else goes through :mod:`ipaddress` (cached: attackers repeat).
+    Most addresses in auth logs are already canonical dotted IPv4, recognised here by one regex
+    match; anything else goes through :mod:`ipaddress` (cached: attackers repeat).
     """
-    parts = text.split(".")
-    if len(parts) == 4:
-        for part in parts:
-            if not (part.isdecimal() and part.isascii() and len(part) <= 3) or (part[0] == "0" and len(part) > 1):
-                break
-            if int(part) > 255:
-                break
-        else:
-            return text
+    if _CANONICAL_IPV4(text) is not None:
+        return text
     return _normalize_ip_slow(text)
 
 
@@ -173,18 +171,32 @@ def _source(event: Event, ip: str | None, port: str | None = None) -> None:
 
 
 def _relate(event: Event) -> None:
+    """``related.user`` (the user, effective and target names) and ``related.ip``, each once."""
+    users: list[str] = []
     user = event.get("user")
     if isinstance(user, dict):
-        add_related(event, "user", user.get("name"))
-        effective = user.get("effective")
-        if isinstance(effective, dict):
-            add_related(event, "user", effective.get("name"))
-        target = user.get("target")
-        if isinstance(target, dict):
-            add_related(event, "user", target.get("name"))
+        name = user.get("name")
+        if name:
+            users.append(name)
+        for other in (user.get("effective"), user.get("target")):
+            if isinstance(other, dict):
+                name = other.get("name")
+                if name and name not in users:
+                    users.append(name)
     source = event.get("source")
-    if isinstance(source, dict):
-        add_related(event, "ip", source.get("ip"))
+    ip = source.get("ip") if isinstance(source, dict) else None
+    if "related" in event:  # merge into what is there
+        for name in users:
+            add_related(event, "user", name)
+        add_related(event, "ip", ip)
+        return
+    related: dict[str, list[str]] = {}  # the usual case: built at once, cheaper per line
+    if users:
+        related["user"] = users
+    if ip:
+        related["ip"] = [ip]
+    if related:
+        event["related"] = related
 
 
 # --- programs -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ block still yields the header fields) instead of losing the whole line.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from soc_common.parsers.common import (
     base_event,
     iso_utc,
     mark_failure,
+    now_iso,
     to_utc_iso,
 )
 
@@ -40,6 +42,10 @@ _NEXT_YEAR_WINDOW = timedelta(days=1)
 _SD_ESCAPABLE = '"\\]'
 
 
+#: placeholder keeping ``@timestamp`` first in the event until the line's time is known
+_NO_TIME_YET = "<no time yet>"
+
+
 class _Malformed(ValueError):
     """A part of the message does not follow the format; the text says which."""
 
@@ -52,13 +58,16 @@ def parse_syslog(
     A line that cannot be read keeps ``event.original`` and gets ``soc.parse_error`` and the tag
     ``_syslogparsefailure``.
     """
-    event = base_event(line, dataset)
+    # the line's own time is the usual @timestamp: read the clock only when it has none
+    event = base_event(line, dataset, _NO_TIME_YET)
     try:
         _parse_into(event, line, opts, require_pri)
     except _Malformed as exc:
         mark_failure(event, str(exc), FAILURE_TAG)
     except (ValueError, OverflowError) as exc:
         mark_failure(event, f"invalid value: {exc}", FAILURE_TAG)
+    if event["@timestamp"] is _NO_TIME_YET:
+        event["@timestamp"] = now_iso()
     return event
 
 
@@ -134,6 +143,13 @@ def _parse_3164(
 def _read_3164_timestamp(text: str, pos: int, opts: ParseOptions) -> tuple[str | None, int]:
     month = MONTHS.get(text[pos : pos + 3])
     if month is not None:
+        # Lines come in bursts within one second: "Mmm dd hh:mm:ss" without a fraction after it maps
+        # to the same text for as long as the hour it was derived from is cached.
+        if opts.now is None and text[pos + 15 : pos + 16] != ".":
+            prefix_key = (text[pos : pos + 15], opts.tz, opts.default_year)
+            known = _PREFIX_CACHE.get(prefix_key)
+            if known is not None and known[0] > time.monotonic():
+                return known[1], pos + 15
         # "Jan  5 10:00:01" (day space-padded) optionally "Jan  5 2024 10:00:01" (network gear)
         day_part = text[pos + 4 : pos + 6]
         clock_at = pos + 7
@@ -155,6 +171,12 @@ def _read_3164_timestamp(text: str, pos: int, opts: ParseOptions) -> tuple[str |
             micro = int(text[end + 1 : frac_end][:6].ljust(6, "0"))
             end = frac_end
         stamp = _stamp_3164(month, day, hour, minute, second, micro, year, opts)
+        if end == pos + 15 and opts.now is None:
+            hour_entry = _HOUR_CACHE.get((month, day, hour, opts.default_year, opts.tz))
+            if hour_entry is not None:
+                if len(_PREFIX_CACHE) > 4096:
+                    _PREFIX_CACHE.clear()
+                _PREFIX_CACHE[(text[pos : pos + 15], opts.tz, opts.default_year)] = (hour_entry[0], stamp)
         return stamp, end
     if text[pos : pos + 4].isdecimal() and text[pos + 4 : pos + 5] == "-":
         end = text.find(" ", pos)
@@ -170,6 +192,8 @@ def _read_3164_timestamp(text: str, pos: int, opts: ParseOptions) -> tuple[str |
 _HOUR_CACHE: dict[tuple[Any, ...], tuple[float, datetime]] = {}
 _HOUR_CACHE_TTL = 60.0
 _SECOND_CACHE: dict[tuple[Any, ...], tuple[float, str]] = {}
+#: (the 15 characters of a fraction-less "Mmm dd hh:mm:ss", tz, default year) -> (expiry, UTC text)
+_PREFIX_CACHE: dict[tuple[Any, ...], tuple[float, str]] = {}
 
 
 def _stamp_3164(
@@ -244,12 +268,15 @@ def _localize(naive: datetime, opts: ParseOptions) -> datetime:
     return naive.replace(tzinfo=opts.tz) if opts.tz is not None else naive.astimezone()
 
 
+#: the program name runs up to the first "[", ":" or space
+_PROGRAM_END = re.compile(r"[^\[: ]*").match
+
+
 def _read_tag(event: Event, syslog: dict[str, Any], text: str, pos: int) -> None:
     """``program[pid]: message``; a line without a tag is all message."""
     n = len(text)
-    i = pos
-    while i < n and text[i] not in "[: ":
-        i += 1
+    found = _PROGRAM_END(text, pos)  # matches the empty string too, so never None in practice
+    i = found.end() if found is not None else pos
     program = text[pos:i]
     pid: str | None = None
     if i < n and text[i] == "[":

@@ -45,7 +45,7 @@ def at(pkt: Packet, ts: float) -> Packet:
 
 
 def tcp(src: str, dst: str, sport: int, dport: int, flags: str, ts: float, payload: bytes = b"") -> Packet:
-    pkt = Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags)
+    pkt = Ether(dst="02:00:00:00:00:02") / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags)
     if payload:
         pkt = pkt / Raw(payload)
     return at(pkt, ts)

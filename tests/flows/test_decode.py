@@ -63,7 +63,7 @@ def test_ethernet_padding_is_not_payload() -> None:
 
 def test_ipv6_extension_headers_are_skipped() -> None:
     pkt = (
-        Ether()
+        Ether(dst="02:00:00:00:00:02")
         / IPv6(src="2001:db8::1", dst="2001:db8::2")
         / IPv6ExtHdrHopByHop()
         / IPv6ExtHdrRouting()

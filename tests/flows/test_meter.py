@@ -104,8 +104,14 @@ def test_vlans_separate_flows() -> None:
 
 def test_ipv6_flow() -> None:
     packets = [
-        at(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=7, dport=9) / Raw(b"abc"), T0),
-        at(Ether() / IPv6(src="2001:db8::2", dst="2001:db8::1") / UDP(sport=9, dport=7), T0 + 1),
+        at(
+            Ether(dst="02:00:00:00:00:02")
+            / IPv6(src="2001:db8::1", dst="2001:db8::2")
+            / UDP(sport=7, dport=9)
+            / Raw(b"abc"),
+            T0,
+        ),
+        at(Ether(dst="02:00:00:00:00:02") / IPv6(src="2001:db8::2", dst="2001:db8::1") / UDP(sport=9, dport=7), T0 + 1),
     ]
     _, events = meter_packets(packets)
     (flow,) = flows(events)

@@ -101,14 +101,6 @@ def test_a_source_that_failed_on_a_full_disk_is_restarted(small_disk: SmallDisk,
         thread.join(timeout=30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "agent/spool.py: a write that fails with ENOSPC leaves its bytes in the segment's buffer; the next "
-        "roll's close() flushes them, fails again and leaves the spool holding a closed file, so every later "
-        "append raises 'write to closed file' for good and the agent stops collecting (found by the 10-minute soak)"
-    ),
-)
 def test_spool_accepts_events_again_after_a_failed_write_and_roll(small_disk: SmallDisk) -> None:
     settings = AgentConfig.model_validate({"spool": {"segment_bytes": 256 * 1024}}).spool
     spool = Spool(small_disk.path / "spool", settings)
