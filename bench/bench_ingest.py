@@ -5,6 +5,10 @@ run in separate processes (so their JSON encoding does not share this interprete
 ships pre-built NDJSON batches over one keep-alive mTLS connection. Prints events/s and peak RSS.
 
     .venv/bin/python bench/bench_ingest.py [--events 400000] [--clients 4] [--batch 1000] [--gzip]
+    .venv/bin/python bench/bench_ingest.py --breakdown [--events 40000]   # CPU per stage, in process
+
+The breakdown runs the same bodies through each stage in this process, without HTTP/TLS, so the
+HTTP+TLS share is the end-to-end "collector CPU us/event" minus the breakdown's total.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography import x509
@@ -28,8 +33,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from collector.config import CollectorConfig
+from collector.ingest.batch import parse_ndjson
 from collector.ingest.server import IngestServer
 from collector.pipeline.runner import build_pipeline
+from collector.runtime import tune_gc
 from collector.store.base import Query
 from collector.store.sqlite import SqliteEventStore
 from soc_common.ecs import new_event
@@ -97,12 +104,43 @@ def agent_process(
     out.put((client, accepted, began, time.time()))
 
 
+def breakdown(config: CollectorConfig, root: Path, events: int, batch: int) -> None:
+    """CPU microseconds per event of each stage: NDJSON decode, every processor, the store write."""
+    bodies = [
+        "".join(json.dumps(make_event(0, i)) + "\n" for i in range(first, min(events, first + batch))).encode()
+        for first in range(0, events, batch)
+    ]
+    pipeline = build_pipeline(config, SqliteEventStore(root / "breakdown.db"), None, None)
+    costs: dict[str, float] = {}
+
+    def timed(name: str, work: Any) -> Any:
+        started = time.process_time()
+        out = work()
+        costs[name] = costs.get(name, 0.0) + time.process_time() - started
+        return out
+
+    for body in bodies:
+        parsed = timed("parse_ndjson", lambda body=body: parse_ndjson(body)).events
+        for processor in pipeline.processors:
+            parsed = timed(processor.name, lambda p=processor, e=parsed: p.process(e))
+        timed("store.write", lambda e=parsed: pipeline.store.store_batch(e))
+    pipeline.store.store.close()
+    print(f"{'stage':<16} {'CPU us/event':>12}")
+    for name, seconds in costs.items():
+        print(f"{name:<16} {seconds / events * 1e6:12.2f}")
+    total = sum(costs.values()) / events * 1e6
+    print(f"{'total':<16} {total:12.2f}   ({1e6 / total:,.0f} events per CPU-second)")
+    print(f"nproc / load average: {os.cpu_count()} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def main() -> None:
+    tune_gc()  # as the running collector does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=400_000, help="total events")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--gzip", action="store_true")
+    parser.add_argument("--breakdown", action="store_true", help="per-stage CPU in this process, no HTTP")
     args = parser.parse_args()
     per_client = args.events // args.clients
 
@@ -121,6 +159,9 @@ def main() -> None:
                 },
             }
         )
+        if args.breakdown:
+            breakdown(config, root, args.events, args.batch)
+            return
         store = SqliteEventStore(root / "events.db")
         pipeline = build_pipeline(config, store, None, None)
         server = IngestServer(config, pipeline)

@@ -1,9 +1,15 @@
 """NetFlow v9/IPFIX receiver benchmark.
 
-(a) decode only: records/s through FlowDecoder (templates + data, 30 records per packet);
-(b) end to end over UDP loopback into the embedded SQLite store at increasing offered rates:
+(a) decode only: CPU per record through FlowDecoder (templates + data, 30 records per packet);
+(b) in-process stage costs per record: decode, ECS event building, the collector's processor
+    chain (enrichment), SQLite store write;
+(c) end to end over UDP loopback into the embedded SQLite store at increasing offered rates:
     records/s stored and the first offered rate where loss (kernel drops or sequence gaps) appears;
-(c) the same stream into nfcapd, as a ratio (nfcapd must be installed).
+(d) the same stream into nfcapd, as a ratio (nfcapd must be installed).
+
+The paced sender runs in its own process (a busy-waiting sender in the receiver's interpreter would
+take the GIL from it); "rx CPU us" is the receiver process's CPU time per record sent (decode, event
+building, store), next to nfcapd's CPU per record (its child's rusage).
 
     .venv/bin/python bench/bench_netflow.py [--packets 20000] [--rates 5000,20000,50000,100000]
 """
@@ -11,7 +17,9 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -25,11 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "collecto
 
 from peers import netflow_stream, nfdump_totals
 
-from collector.config import NetflowSettings
+from collector.config import CollectorConfig, NetflowSettings
 from collector.netflow.decoder import FlowDecoder
 from collector.netflow.events import batch_events
 from collector.netflow.server import NetflowReceiver
+from collector.pipeline.runner import build_processors
 from collector.pipeline.sinks import StoreSink
+from collector.runtime import tune_gc
 from collector.store.factory import open_store
 from collector.store.settings import StoreSettings
 
@@ -37,22 +47,55 @@ PER_PACKET = 30
 
 
 def decode_only(version: int, packets: list[bytes]) -> tuple[float, float]:
+    """CPU microseconds per record: decoding alone, then decoding plus building the ECS events."""
     decoder = FlowDecoder()
-    start = time.perf_counter()
+    start = time.process_time()
     records = 0
     for p in packets:
         records += decoder.decode(p, "192.0.2.1").record_count
-    decode_rate = records / (time.perf_counter() - start)
+    decode_us = (time.process_time() - start) / max(records, 1) * 1e6
     decoder = FlowDecoder()
-    start = time.perf_counter()
+    start = time.process_time()
     events = 0
     for p in packets[:5000]:
         for batch in decoder.decode(p, "192.0.2.1").batches:
             events += len(batch_events(batch))
-    return decode_rate, events / (time.perf_counter() - start)
+    return decode_us, (time.process_time() - start) / max(events, 1) * 1e6
 
 
-def send_paced(port: int, packets: list[bytes], records_per_s: float) -> float:
+def stages(version: int, packets: list[bytes], workdir: Path, batch: int = 1000) -> dict[str, float]:
+    """CPU microseconds per record of each stage, run one after the other on the same records."""
+    decoder = FlowDecoder()
+    started = time.process_time()
+    results = [decoder.decode(p, "192.0.2.1") for p in packets]
+    decode = time.process_time() - started
+    started = time.process_time()
+    events = [e for r in results for b in r.batches for e in batch_events(b)]
+    build = time.process_time() - started
+    config = CollectorConfig.model_validate(
+        {
+            "data_dir": str(workdir / f"stages-{version}"),
+            "enrich": {"zones": [{"name": "lan", "cidrs": ["10.0.0.0/8"]}]},
+        }
+    )
+    processors = build_processors(config)
+    chunks = [events[i : i + batch] for i in range(0, len(events), batch)]
+    started = time.process_time()
+    for chunk in chunks:
+        for processor in processors:
+            processor.process(chunk)
+    enrich = time.process_time() - started
+    store = open_store(StoreSettings(kind="sqlite", sqlite_path=workdir / f"stages-{version}.db"))
+    started = time.process_time()
+    for chunk in chunks:
+        store.write(chunk)
+    write = time.process_time() - started
+    store.close()
+    n = max(len(events), 1) / 1e6
+    return {"decode": decode / n, "build": build / n, "enrich": enrich / n, "store": write / n}
+
+
+def _sender(port: int, packets: list[bytes], records_per_s: float, out: mp.Queue) -> None:
     interval = PER_PACKET / records_per_s
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         start = time.perf_counter()
@@ -61,7 +104,17 @@ def send_paced(port: int, packets: list[bytes], records_per_s: float) -> float:
             while time.perf_counter() < target:
                 pass
             s.sendto(p, ("127.0.0.1", port))
-        return time.perf_counter() - start
+        out.put(time.perf_counter() - start)
+
+
+def send_paced(port: int, packets: list[bytes], records_per_s: float) -> float:
+    """Send from a child process at the offered rate; returns how long sending took."""
+    out: mp.Queue = mp.Queue()
+    proc = mp.get_context("fork").Process(target=_sender, args=(port, packets, records_per_s, out))
+    proc.start()
+    took = float(out.get(timeout=600))
+    proc.join()
+    return took
 
 
 def end_to_end(version: int, packets: list[bytes], rate: float, workdir: Path) -> dict[str, float]:
@@ -77,6 +130,7 @@ def end_to_end(version: int, packets: list[bytes], rate: float, workdir: Path) -
         handle,
     )
     port = rx.start()
+    cpu_started = time.process_time()
     start = time.perf_counter()
     sent_for = send_paced(port, packets, rate)
     expected = len(packets) * PER_PACKET
@@ -90,8 +144,10 @@ def end_to_end(version: int, packets: list[bytes], rate: float, workdir: Path) -
     elapsed = time.perf_counter() - start
     rx.stop()
     store.close()
+    cpu = time.process_time() - cpu_started
     st = rx.stats()
     return {
+        "cpu_us": cpu / expected * 1e6,
         "offered": len(packets) * PER_PACKET / sent_for,
         "stored": stored[0],
         "stored_per_s": stored[0] / elapsed,
@@ -100,7 +156,7 @@ def end_to_end(version: int, packets: list[bytes], rate: float, workdir: Path) -
     }
 
 
-def nfcapd_run(packets: list[bytes], rate: float, workdir: Path) -> tuple[int, float] | None:
+def nfcapd_run(packets: list[bytes], rate: float, workdir: Path) -> tuple[int, float, float] | None:
     binary = shutil.which("nfcapd")
     if binary is None or shutil.which("nfdump") is None:
         return None
@@ -109,6 +165,8 @@ def nfcapd_run(packets: list[bytes], rate: float, workdir: Path) -> tuple[int, f
         port = s.getsockname()[1]
     out = workdir / f"nfcapd-{int(rate)}"
     out.mkdir()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children_cpu = before.ru_utime + before.ru_stime
     proc = subprocess.Popen([binary, "-w", str(out), "-p", str(port), "-b", "127.0.0.1", "-B", str(64 << 20)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     time.sleep(1.0)
@@ -118,26 +176,37 @@ def nfcapd_run(packets: list[bytes], rate: float, workdir: Path) -> tuple[int, f
     proc.send_signal(signal.SIGTERM)
     proc.wait(30)
     elapsed = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime - children_cpu
     count, _bytes = nfdump_totals(out)
-    return count, count / elapsed
+    return count, count / elapsed, cpu / max(count, 1) * 1e6
 
 
 def main() -> None:
+    tune_gc()  # as the running collector does
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=20000)
     ap.add_argument("--rates", default="10000,30000,60000,100000")
     args = ap.parse_args()
-    print(f"nproc={os.cpu_count()} cpu={_cpu()}")
+    print(f"nproc={os.cpu_count()} cpu={_cpu()} load={' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\n(a) decode only")
-    print(f"{'stream':8} {'records/s decode':>18} {'records/s to ECS':>18}")
+    print(f"{'stream':8} {'decode us':>10} {'records/CPU-s':>14} {'decode+ECS us':>14} {'records/CPU-s':>14}")
     for version in (9, 10):
         packets = netflow_stream(version, args.packets, PER_PACKET)
         dec, ecs = decode_only(version, packets)
-        print(f"{'v9' if version == 9 else 'IPFIX':8} {dec:18,.0f} {ecs:18,.0f}")
-    print("\n(b) UDP loopback -> receiver -> SQLite store  /  (c) nfcapd on the same stream")
+        print(f"{'v9' if version == 9 else 'IPFIX':8} {dec:10.2f} {1e6 / dec:14,.0f} {ecs:14.2f} {1e6 / ecs:14,.0f}")
+    print("\n(b) stage costs, CPU us per record (1000-record batches)")
+    print(f"{'stream':8} {'decode':>7} {'build':>7} {'enrich':>7} {'store':>7} {'total':>7} {'records/CPU-s':>14}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for version in (9, 10):
+            st = stages(version, netflow_stream(version, 1000, PER_PACKET), Path(tmp))
+            total = sum(st.values())
+            print(f"{'v9' if version == 9 else 'IPFIX':8} {st['decode']:7.2f} {st['build']:7.2f} {st['enrich']:7.2f} "
+                  f"{st['store']:7.2f} {total:7.2f} {1e6 / total:14,.0f}")  # fmt: skip
+    print("\n(c) UDP loopback -> receiver -> SQLite store  /  (d) nfcapd on the same stream")
     print(
-        f"{'stream':6} {'offered/s':>10} {'stored':>9} {'stored/s':>10} {'k-drops':>8} {'gaps':>7} "
-        f"{'nfcapd':>9} {'ratio':>6}"
+        f"{'stream':6} {'offered/s':>10} {'stored':>9} {'stored/s':>10} {'rx CPU us':>9} {'k-drops':>8} "
+        f"{'gaps':>7} {'nfcapd':>9} {'ratio':>6} {'nfcapd CPU us':>13}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -147,10 +216,12 @@ def main() -> None:
                 r = end_to_end(version, packets, rate, work)
                 nf = nfcapd_run(packets, rate, work) if version == 10 else None
                 nf_text = (
-                    f"{nf[0]:9d} {r['stored'] / nf[0] if nf and nf[0] else 0:6.2f}" if nf else f"{'-':>9} {'-':>6}"
+                    f"{nf[0]:9d} {r['stored'] / nf[0] if nf[0] else 0:6.2f} {nf[2]:13.2f}"
+                    if nf
+                    else f"{'-':>9} {'-':>6} {'-':>13}"
                 )
                 name = "v9" if version == 9 else "IPFIX"
-                print(f"{name:6} {r['offered']:10,.0f} {r['stored']:9,d} {r['stored_per_s']:10,.0f} "
+                print(f"{name:6} {r['offered']:10,.0f} {r['stored']:9,d} {r['stored_per_s']:10,.0f} {r['cpu_us']:9.1f} "
                       f"{r['kernel_drops']:8d} {r['gaps']:7d} {nf_text}")  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,113 @@ class _LastSeenLag(Collector):
         yield family
 
 
+# Receiver stats() keys that count records lost before they reached the pipeline, by loss reason.
+# Syslog and NetFlow name the kernel counter differently; both land under reason="kernel".
+RECEIVER_DROP_KEYS: dict[str, str] = {
+    "udp_kernel_drops": "kernel",
+    "kernel_drops": "kernel",
+    "packets_dropped_queue_full": "packet_queue_full",
+    "dropped_queue_full": "queue_full",
+    "dropped_at_shutdown": "shutdown",
+    "sets_dropped_no_template": "no_template",
+    "malformed_packets": "malformed",
+    "missing_v5_flows": "sequence_gap",
+    "missing_v9_packets": "sequence_gap",
+    "missing_ipfix_records": "sequence_gap",
+}
+# Receiver stats() keys exported as they are (counters that only grow; gauges for the queue depths).
+RECEIVER_COUNTER_KEYS = ("received", "parsed", "failed", "truncated", "packets_received", "records", "events")
+RECEIVER_GAUGE_KEYS = ("queued", "packets_queued", "connections_active", "receive_buffer_bytes")
+
+
+def receiver_drops(stats: dict[str, Any]) -> dict[str, int]:
+    """``{reason: count}`` from one receiver's stats(): what /metrics and /health both report."""
+    out: dict[str, int] = {}
+    for key, reason in RECEIVER_DROP_KEYS.items():
+        value = stats.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[reason] = out.get(reason, 0) + value
+    return out
+
+
+class _ReceiverStats(Collector):
+    """UDP/TCP receiver counters (drops above all), read from each receiver's stats() at scrape time.
+
+    The receivers keep their own counters (cheap, per burst); converting them at scrape time keeps
+    the hot receive loops free of Prometheus calls.
+    """
+
+    def __init__(self, source: Callable[[], dict[str, Any]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        dropped = CounterMetricFamily(
+            "soc_collector_receiver_dropped",
+            "Lost before the pipeline, by reason. Datagrams: kernel (UDP receive buffer overflow), "
+            "packet_queue_full, malformed. Events: queue_full, shutdown. Data sets: no_template. "
+            "sequence_gap: flows per exporter sequence numbers (NetFlow v9: export packets)",
+            labels=["receiver", "reason"],
+        )
+        counters = CounterMetricFamily(
+            "soc_collector_receiver_records", "Receiver record counters, by kind", labels=["receiver", "kind"]
+        )
+        gauges = GaugeMetricFamily(
+            "soc_collector_receiver_state", "Receiver queue depths and buffers", labels=["receiver", "kind"]
+        )
+        try:
+            receivers = self._source()
+        except Exception:  # a scrape must not fail because a receiver is starting or stopping
+            log.exception("receiver stats lookup failed")
+            receivers = {}
+        for name, receiver in sorted(receivers.items()):
+            try:
+                stats = receiver.stats()
+            except Exception:
+                log.exception("%s receiver stats failed", name)
+                continue
+            for reason, value in sorted(receiver_drops(stats).items()):
+                dropped.add_metric([name, reason], value)
+            for key in RECEIVER_COUNTER_KEYS:
+                if isinstance(stats.get(key), int):
+                    counters.add_metric([name, key], stats[key])
+            for key in RECEIVER_GAUGE_KEYS:
+                if isinstance(stats.get(key), int):
+                    gauges.add_metric([name, key], stats[key])
+        yield dropped
+        yield counters
+        yield gauges
+
+
+class _ClockSkew(Collector):
+    """Per-agent clock skew (agent - collector, seconds) and the largest absolute one, at scrape time."""
+
+    def __init__(self, source: Callable[[], dict[str, float]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterable[Metric]:
+        per_agent = GaugeMetricFamily(
+            "soc_collector_agent_clock_skew_seconds",
+            "How far each agent's clock is ahead of the collector's (negative: behind), from its last batch",
+            labels=["agent"],
+        )
+        largest = GaugeMetricFamily(
+            "soc_collector_agent_clock_skew_max_abs_seconds", "Largest absolute agent clock skew, seconds"
+        )
+        try:
+            skews = self.source()
+        except Exception:
+            log.exception("clock skew lookup failed")
+            skews = {}
+        for agent, seconds in skews.items():
+            per_agent.add_metric([agent], seconds)
+        largest.add_metric([], max((abs(s) for s in skews.values()), default=0.0))
+        yield per_agent
+        yield largest
+
+
 class CollectorMetrics:
+    _clock_skew: _ClockSkew | None = None
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -101,11 +207,28 @@ class CollectorMetrics:
             ["exporter"],
             registry=r,
         )
+        self.bad_sent_at = Counter(
+            "soc_collector_agent_bad_sent_at",
+            "Agent batches whose X-Soc-Sent-At header did not parse (the batch itself is accepted)",
+            registry=r,
+        )
         self.up_since = Gauge("soc_collector_start_time_seconds", "Start time (Unix)", registry=r)
         self.up_since.set(time.time())
 
     def watch_agents(self, source: Callable[[], dict[str, datetime]]) -> None:
         self.registry.register(_LastSeenLag(source))
+
+    def watch_receivers(self, source: Callable[[], dict[str, Any]]) -> None:
+        """Export the drop and record counters of the receivers ``source()`` returns (name -> receiver)."""
+        self.registry.register(_ReceiverStats(source))
+
+    def watch_clock_skew(self, source: Callable[[], dict[str, float]]) -> None:
+        """Export agents' clock skew; a later call (a restarted ingest server) replaces the source."""
+        if self._clock_skew is None:
+            self._clock_skew = _ClockSkew(source)
+            self.registry.register(self._clock_skew)
+        else:
+            self._clock_skew.source = source
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

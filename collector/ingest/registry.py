@@ -113,6 +113,7 @@ class Registry:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._seen: dict[str, dt.datetime] = {}
+        self._skew: dict[str, float] = {}  # agent clock - collector clock, seconds (last batch); memory only
 
     def close(self) -> None:
         self.flush_last_seen()
@@ -265,6 +266,14 @@ class Registry:
     def touch(self, agent_id: str, when: dt.datetime | None = None) -> None:
         """Record that an agent was heard from (in memory; see :meth:`flush_last_seen`)."""
         self._seen[agent_id] = when or _now()
+
+    def note_clock_skew(self, agent_id: str, seconds: float) -> None:
+        """Record how far the agent's clock is ahead (negative: behind) of ours, from its last batch."""
+        self._skew[agent_id] = seconds
+
+    def clock_skew_snapshot(self) -> dict[str, float]:
+        """Last measured clock skew of every agent that sends ``X-Soc-Sent-At`` (older agents do not)."""
+        return dict(self._skew)
 
     def last_seen_snapshot(self) -> dict[str, dt.datetime]:
         """Last-seen time of every agent (stored value overlaid with unflushed ones)."""

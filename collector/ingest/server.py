@@ -28,15 +28,16 @@ from collector.ingest.policy import PolicyStore
 from collector.ingest.ratelimit import RateLimiter
 from collector.ingest.registry import AgentRecord, Registry, TokenRefused
 from collector.metrics import CollectorMetrics
-from collector.pipeline.fields import path, place
 from collector.pipeline.runner import Pipeline
 from collector.store.base import StoreError
+from soc_common.ecs import parse_ts
+
+SENT_AT_HEADER = "X-Soc-Sent-At"  # the agent's clock when it sent the batch (optional: older agents omit it)
 
 log = logging.getLogger(__name__)
 
 ENROLL_MAX_BYTES = 64 * 1024
 PROTOCOL_VERSION = 1
-_AGENT_ID, _SITE = path("soc.agent_id"), path("soc.site")
 
 
 class _HttpError(Exception):
@@ -83,6 +84,7 @@ class IngestServer:
         self.registry = registry or Registry(config.registry_path)
         self.policies = PolicyStore(config.policy_dir)
         self.limiter = RateLimiter(self.settings.rate_limit_eps, self.settings.rate_limit_burst)
+        self.metrics.watch_clock_skew(self.registry.clock_skew_snapshot)
         # Failed enrolment attempts per client IP: slows down token guessing.
         self.enroll_limiter = RateLimiter(rate=0.5, burst=30)
         self.stats = IngestStats()
@@ -186,6 +188,17 @@ class IngestServer:
             raise _HttpError(403, "certificate superseded")
         return record
 
+    def note_sent_at(self, agent_id: str, sent_at: str | None, received: float) -> None:
+        """Clock skew of an agent from its batch's send time; agents without the header are skipped."""
+        if not sent_at:
+            return
+        try:
+            sent = parse_ts(sent_at[:64]).timestamp()
+        except (ValueError, TypeError, OverflowError):
+            self.metrics.bad_sent_at.inc()
+            return
+        self.registry.note_clock_skew(agent_id, round(sent - received, 3))
+
     def forget_agent(self, agent_id: str) -> None:
         """Drop a cached registry record (after a revocation through this process)."""
         self._agents.pop(agent_id, None)
@@ -252,10 +265,13 @@ class IngestServer:
         if batch.rejected:
             m.failed.labels(source="agent").inc(len(batch.rejected))
         agent_id, site = agent.id, agent.site
-        for event in batch.events:
-            place(event, _AGENT_ID, agent_id)
+        for event in batch.events:  # soc.agent_id / soc.site, without a path walk per field
+            soc = event.get("soc")
+            if type(soc) is not dict:
+                soc = event["soc"] = {}
+            soc["agent_id"] = agent_id
             if site:
-                place(event, _SITE, site)
+                soc["site"] = site
         rejected: list[tuple[int, str]] = list(batch.rejected)
         stored = duplicates = 0
         if batch.events:
@@ -371,10 +387,12 @@ def _make_handler(server: IngestServer) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             try:
                 if method == "POST" and path == "/v1/events":
+                    received = time.time()
                     agent = self._agent()
                     body = self._read_body(settings.max_request_bytes)
                     encoding = self.headers.get("Content-Encoding", "").strip().lower()
                     self._reply(200, server.ingest(agent, body, encoding))
+                    server.note_sent_at(agent.id, self.headers.get(SENT_AT_HEADER), received)
                 elif method == "POST" and path == "/v1/enroll":
                     body = self._read_body(ENROLL_MAX_BYTES)
                     self._reply(200, server.enroll(body, self.client_address[0]))
@@ -393,6 +411,10 @@ def _make_handler(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                     self._reply(200, {"ca": server.ca.pem})
                 elif method == "GET" and path == "/health":
                     self._reply(200, server.health())
+                elif path.startswith("/v1/admin/"):
+                    from collector.ingest.admin import handle_admin  # lazy: admin.py imports this module's types
+
+                    self._reply(*handle_admin(server, self, method, path))
                 else:
                     raise _HttpError(404 if path not in _KNOWN else 405, "not found")
             except _HttpError as err:

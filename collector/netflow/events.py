@@ -9,6 +9,7 @@ export time) still produces new events.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import socket
 import struct
 from typing import Any
@@ -16,34 +17,68 @@ from typing import Any
 from agent.flows.community_id import community_id
 from agent.flows.events import TRANSPORTS, iso_ts, tcp_flag_names
 from collector.netflow.decoder import PacketContext, RecordBatch
-from collector.netflow.fields import convert
-from soc_common.ecs import ECS_VERSION, Event, stable_event_id
+from collector.netflow.fields import Kind, convert
+from collector.netflow.templates import Template
+from soc_common.ecs import ECS_VERSION, Event
 
 DATASET = "netflow.flow"
 _NTP_EPOCH_OFFSET = 2_208_988_800
 _WRAP = 1 << 32
 _PORTED = (6, 17, 132)
 _DAY_MS = 86_400_000
+_FLAG_NAMES: dict[int, tuple[str, ...]] = {}  # tcp_control_bits -> names; a few dozen values in practice
 
 
 def batch_events(batch: RecordBatch) -> list[Event]:
+    """One event per record of one data set.
+
+    Hot path (every flow of every exporter): what is the same for the whole set (exporter object,
+    the event-id hash prefix, which fields need converting from bytes) is computed once here, so a
+    record costs a dict from its tuple, one hash copy and the endpoint fields.
+    """
     ctx, template = batch.context, batch.template
-    names, kinds = template.names, template.kinds
+    if not batch.records:
+        return []
+    names = template.names
     export_ms = ctx.export_secs * 1000 + ctx.export_nsecs // 1_000_000
     exporter_info: dict[str, Any] = {"address": ctx.exporter, "version": ctx.version}
     exporter_info["source_id" if ctx.version == 9 else "domain_id"] = ctx.domain
     if ctx.uptime_ms is not None:
         exporter_info["uptime_millis"] = ctx.uptime_ms
+    # Same bytes as soc_common.ecs.stable_event_id(exporter, version, domain, sequence, secs, set, i):
+    # the prefix is hashed once per set and copied per record, so ids match the generic helper's.
+    prefix = hashlib.blake2b(digest_size=16)
+    for part in (ctx.exporter, ctx.version, ctx.domain, ctx.sequence, ctx.export_secs, batch.set_index):
+        prefix.update(str(part).encode("utf-8", "surrogatepass") + b"\x1f")
+    converted = _converted_positions(template, batch.records[0])
     events = []
     for i, values in enumerate(batch.records):
-        raw: dict[str, Any] = {}
-        for name, kind, value in zip(names, kinds, values, strict=False):
-            raw[name] = value if type(value) is int else convert(kind, value)
-        event_id = stable_event_id(
-            ctx.exporter, ctx.version, ctx.domain, ctx.sequence, ctx.export_secs, batch.set_index, i
-        )
-        events.append(_event(raw, ctx, export_ms, exporter_info, event_id))
+        raw: dict[str, Any] = dict(zip(names, values, strict=False))
+        for pos, name, kind in converted:
+            value = values[pos]
+            if type(value) is not int:
+                raw[name] = convert(kind, value)
+        h = prefix.copy()
+        h.update(b"%d\x1f" % i)
+        events.append(_event(raw, ctx, export_ms, exporter_info, h.hexdigest()))
     return events
+
+
+def _converted_positions(template: Template, first: tuple[Any, ...]) -> tuple[tuple[int, str, Kind], ...]:
+    """Positions whose decoded value may be bytes (addresses, strings, long or variable fields).
+
+    Struct-decoded unsigned fields are already ints; everything else goes through ``convert``. When a
+    name repeats, only its last position counts, as it would when the dict is built value by value.
+    """
+    names, kinds = template.names, template.kinds
+    last = {name: pos for pos, name in enumerate(names)}
+    variable = template.record_struct is None
+    return tuple(
+        (pos, name, kind)
+        for pos, (name, kind) in enumerate(zip(names, kinds, strict=False))
+        if last[name] == pos
+        and (variable or kind is not Kind.UNSIGNED or (pos < len(first) and type(first[pos]) is not int))
+    )
 
 
 def _event(raw: dict[str, Any], ctx: PacketContext, export_ms: int, exporter: dict[str, Any], eid: str) -> Event:
@@ -60,16 +95,18 @@ def _event(raw: dict[str, Any], ctx: PacketContext, export_ms: int, exporter: di
     if start_ms is not None:
         event_info["start"] = iso_ts(start_ms / 1000)
     if end_ms is not None:
-        event_info["end"] = iso_ts(end_ms / 1000)
+        end_text = event_info["end"] = iso_ts(end_ms / 1000)
         if start_ms is not None and end_ms >= start_ms:
             event_info["duration"] = (end_ms - start_ms) * 1_000_000
+    else:
+        end_text = iso_ts(export_ms / 1000)
     netflow: dict[str, Any] = dict(raw)
     netflow["exporter"] = exporter
     sampling = ctx.options.get("sampling_interval")
     if sampling:
         netflow["sampling_interval"] = sampling
     event: Event = {
-        "@timestamp": iso_ts((end_ms if end_ms is not None else export_ms) / 1000),
+        "@timestamp": end_text,
         "ecs": {"version": ECS_VERSION},
         "event": event_info,
         "observer": {"ip": ctx.exporter, "type": "netflow-exporter"},
@@ -108,7 +145,7 @@ def _endpoints(event: Event, raw: dict[str, Any]) -> None:
         source["packets"] = network["packets"] = packets
     flags = raw.get("tcp_control_bits")
     if proto == 6 and isinstance(flags, int) and flags:
-        network["tcp_flags"] = tcp_flag_names(flags)
+        network["tcp_flags"] = _flag_names(flags)
     if isinstance(sip, str) and isinstance(dip, str) and isinstance(proto, int) and proto < 256:
         with contextlib.suppress(OSError, ValueError, struct.error):  # a mangled record keeps its flow
             network["community_id"] = _community_id(sip, dip, proto, sport, dport, raw)
@@ -120,6 +157,16 @@ def _endpoints(event: Event, raw: dict[str, Any]) -> None:
         observer["ingress"] = {"interface": {"id": str(raw["ingress_interface"])}}
     if isinstance(raw.get("egress_interface"), int):
         observer["egress"] = {"interface": {"id": str(raw["egress_interface"])}}
+
+
+def _flag_names(flags: int) -> list[str]:
+    """``tcp_flag_names`` memoised: the same few flag combinations recur on every TCP flow."""
+    names = _FLAG_NAMES.get(flags)
+    if names is None:
+        names = tuple(tcp_flag_names(flags))
+        if len(_FLAG_NAMES) < 4096:  # a hostile exporter's 64-bit "flags" cannot grow it without bound
+            _FLAG_NAMES[flags] = names
+    return list(names)
 
 
 def _port(value: Any) -> int | None:
@@ -142,26 +189,37 @@ def _community_id(sip: str, dip: str, proto: int, sport: Any, dport: Any, raw: d
     )
 
 
+def _time_keys(which: str) -> tuple[str, ...]:
+    return tuple(
+        f"flow_{which}_{unit}"
+        for unit in ("milliseconds", "seconds", "microseconds", "nanoseconds", "delta_microseconds", "sys_up_time")
+    )
+
+
+_START_KEYS, _END_KEYS = _time_keys("start"), _time_keys("end")
+
+
 def _times(raw: dict[str, Any], ctx: PacketContext, export_ms: int) -> tuple[int | None, int | None]:
-    return _time(raw, ctx, export_ms, "start"), _time(raw, ctx, export_ms, "end")
+    return _time(raw, ctx, export_ms, _START_KEYS), _time(raw, ctx, export_ms, _END_KEYS)
 
 
-def _time(raw: dict[str, Any], ctx: PacketContext, export_ms: int, which: str) -> int | None:
+def _time(raw: dict[str, Any], ctx: PacketContext, export_ms: int, keys: tuple[str, ...]) -> int | None:
     """Epoch milliseconds of the flow start/end from whichever encoding the exporter used."""
-    value = raw.get(f"flow_{which}_milliseconds")
+    millis, seconds, micros, nanos, delta_micros, uptime = keys
+    value = raw.get(millis)
     if isinstance(value, int):
         return value
-    value = raw.get(f"flow_{which}_seconds")
+    value = raw.get(seconds)
     if isinstance(value, int):
         return value * 1000
-    for unit in ("microseconds", "nanoseconds"):
-        value = raw.get(f"flow_{which}_{unit}")
+    for key in (micros, nanos):
+        value = raw.get(key)
         if isinstance(value, int):  # NTP timestamp: seconds since 1900 . 2^-32 fractions
             return ((value >> 32) - _NTP_EPOCH_OFFSET) * 1000 + ((value & 0xFFFFFFFF) * 1000 >> 32)
-    value = raw.get(f"flow_{which}_delta_microseconds")
+    value = raw.get(delta_micros)
     if isinstance(value, int):
         return export_ms - value // 1000
-    value = raw.get(f"flow_{which}_sys_up_time")
+    value = raw.get(uptime)
     if isinstance(value, int):
         if ctx.uptime_ms is not None:
             return export_ms - (ctx.uptime_ms - value) % _WRAP

@@ -41,7 +41,10 @@ class NetflowReceiver:
             name="netflow",
             batch_size=settings.batch_size,
             flush_interval=settings.flush_interval,
-            max_queued=max_queued_events or settings.batch_size * 200,
+            # Modest by default: a backlog (store slow or down) then waits as compact datagrams in
+            # the packet queue (a few objects per ~30 flows) rather than as event dicts (dozens of
+            # objects, ~3 KB per flow), which keeps memory flat. Nothing decoded is dropped here.
+            max_queued=max_queued_events or settings.batch_size * 20,
         )
         self._packets: deque[tuple[bytes, str]] = deque()
         self._wakeup = threading.Event()

@@ -8,6 +8,7 @@ are cached per address string, because the same addresses recur constantly in tr
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Generic, TypeVar
@@ -36,14 +37,18 @@ class CidrMap(Generic[T]):
         return self.size > 0
 
     def _lookup(self, address: str) -> T | None:
-        try:
-            ip = ipaddress.ip_address(address.strip())
-        except ValueError:
-            return None
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        value = int(ip)
-        for _plen, mask, table in self._tables[ip.version]:
+        text = address.strip()
+        try:  # dotted IPv4, the common case: the C parser, a few times faster than ipaddress
+            value, version = int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big"), 4
+        except (OSError, ValueError):
+            try:
+                ip = ipaddress.ip_address(text)
+            except ValueError:
+                return None
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            value, version = int(ip), ip.version
+        for _plen, mask, table in self._tables[version]:
             hit = table.get(value & mask)
             if hit is not None:
                 return hit

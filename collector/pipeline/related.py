@@ -46,8 +46,10 @@ SYSMON_HASHES = path("winlog.event_data.Hashes")  # "SHA1=..,MD5=..,SHA256=..,IM
 
 # How a field's value turns into related values.
 _IP, _USER, _HOST, _HASHES, _SYSMON = range(5)
-# (priority, path below the top-level key, how): priority is the field's place in the declared order.
-_Step = tuple[int, Path, int]
+# (priority, key below the top-level object, path below that key, how): priority is the field's place
+# in the declared order. Most candidates are two levels deep (``source.ip``), so the first step
+# below the top-level object is a plain ``dict.get`` and only the deeper ones walk a path.
+_Step = tuple[int, str, Path, int]
 
 
 def _plan() -> dict[str, tuple[_Step, ...]]:
@@ -58,17 +60,11 @@ def _plan() -> dict[str, tuple[_Step, ...]]:
     ordered.append((SYSMON_HASHES, _SYSMON))
     plan: dict[str, list[_Step]] = {}
     for priority, (parts, how) in enumerate(ordered):
-        plan.setdefault(parts[0], []).append((priority, parts[1:], how))
+        plan.setdefault(parts[0], []).append((priority, parts[1], parts[2:], how))
     return {top: tuple(steps) for top, steps in plan.items()}
 
 
 _PLAN = _plan()
-
-
-def _add(found: dict[str, list[str]], kind: str, value: str) -> None:
-    values = found.setdefault(kind, [])
-    if value and value not in values:
-        values.append(value)
 
 
 def _below(node: Any, rest: Path) -> Any:
@@ -82,15 +78,14 @@ def _below(node: Any, rest: Path) -> Any:
 def _hits(event: Event) -> list[tuple[int, str, str]]:
     """``(priority, kind, value)`` for every candidate value, in no particular order."""
     hits: list[tuple[int, str, str]] = []
-    for top in event:
+    for top, node in event.items():
         steps = _PLAN.get(top)
-        if steps is None:
+        if steps is None or type(node) is not dict:
             continue
-        node = event[top]
-        if type(node) is not dict:
-            continue
-        for priority, rest, how in steps:
-            value = _below(node, rest)
+        for priority, key, rest, how in steps:
+            value = node.get(key)
+            if rest and value is not None:
+                value = _below(value, rest)
             if value is None:
                 continue
             if how == _IP:
@@ -116,26 +111,34 @@ def _hits(event: Event) -> list[tuple[int, str, str]]:
     return hits
 
 
+def _existing(related: dict[str, Any]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for kind, values in related.items():
+        if type(values) is list:
+            found[kind] = list(values)
+        elif type(values) is str:
+            found[kind] = [values]
+        else:
+            found[kind] = []
+    return found
+
+
 class Related(Processor):
     name = "related"
 
     def process(self, events: list[Event]) -> list[Event]:
         for event in events:
             existing = event.get("related")
-            found: dict[str, list[str]] = {}
-            if type(existing) is dict:
-                for kind, values in existing.items():
-                    if type(values) is list:
-                        found[kind] = list(values)
-                    elif type(values) is str:
-                        found[kind] = [values]
-                    else:
-                        found[kind] = []
+            found = _existing(existing) if type(existing) is dict else {}
             hits = _hits(event)
             if len(hits) > 1:
                 hits.sort(key=_priority)  # stable: values of one field keep their order
             for _, kind, value in hits:
-                _add(found, kind, value)
+                values = found.get(kind)
+                if values is None:
+                    values = found[kind] = []
+                if value and value not in values:
+                    values.append(value)
             if found:
                 event["related"] = found
         return events

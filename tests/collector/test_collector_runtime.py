@@ -166,3 +166,19 @@ def test_stop_is_clean_and_quick(tmp_path: Path) -> None:
     started = time.monotonic()
     collector.stop()
     assert time.monotonic() - started < 5
+
+
+def test_gc_thresholds_are_raised_while_running_and_restored(tmp_path: Path) -> None:
+    import gc
+
+    from collector.runtime import GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    assert before != GC_THRESHOLDS
+    collector = make_collector(tmp_path, database_url="")
+    collector.start()
+    try:
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        collector.stop()
+    assert gc.get_threshold() == before

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.config import CollectorConfig, EnrichSettings
 from collector.pipeline.cidr import CidrMap
@@ -219,3 +223,30 @@ def test_dns_names_get_their_registered_domain() -> None:
     )
     assert "registered_domain" not in out[2]["dns"]["question"]
     assert out[3]["dns"] == "not an object" and out[4] == {"event": {"id": "no-dns"}}
+
+
+_NETWORKS = [("10.0.0.0/8", "a"), ("10.1.0.0/16", "b"), ("192.168.1.0/24", "c"), ("10.1.2.3/32", "d")]
+_NETWORKS += [("fd00::/8", "e")]
+_OCTET = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["01", "010", "0x1", " 1", "", "1e1"]))
+_ADDRESS = st.one_of(
+    st.tuples(_OCTET, _OCTET, _OCTET, _OCTET).map(".".join),
+    st.sampled_from(["::ffff:10.1.2.3", "fd00::1", "::1", " 10.1.2.3 ", "10.1.2.3\x00", "1.2.3", "10.1.2.3/8"]),
+    st.text(max_size=16),
+)
+
+
+@settings(max_examples=500)
+@given(_ADDRESS)
+def test_cidr_lookup_agrees_with_ipaddress_longest_prefix(address: str) -> None:
+    """The inet_pton fast path reads exactly the addresses ``ipaddress`` reads, no more, no fewer."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        expected = None
+    else:
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        nets = [(ipaddress.ip_network(c), v) for c, v in _NETWORKS]
+        hits = [(n.prefixlen, v) for n, v in nets if n.version == ip.version and ip in n]
+        expected = max(hits)[1] if hits else None
+    assert CidrMap(_NETWORKS).lookup(address) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import given, settings
@@ -20,7 +21,7 @@ from collector.pipeline.related import (
     USER_FIELDS,
     Related,
 )
-from soc_common.ecs import Event
+from soc_common.ecs import Event, iso
 
 
 def reference_related(event: Event) -> dict[str, list[str]]:
@@ -91,14 +92,15 @@ def test_related_matches_the_reference_in_content_and_order(event: Event) -> Non
 
 def test_normalize_still_truncates_long_strings_and_leaves_short_events_alone() -> None:
     normalize = Normalize(max_field_chars=50)
+    now = iso(datetime.now(UTC))  # a current time: a skewed one would add a clock tag of its own
     long_event: Event = {
-        "@timestamp": "2024-06-01T00:00:00.000Z",
+        "@timestamp": now,
         "event": {"id": "a"},
         "message": "m" * 80,
         "nested": {"deep": ["x" * 60, 1, None]},
         "tags": ["keep"],
     }
-    short_event: Event = {"@timestamp": "2024-06-01T00:00:00.000Z", "event": {"id": "b"}, "message": "short"}
+    short_event: Event = {"@timestamp": now, "event": {"id": "b"}, "message": "short"}
     out_long, out_short = normalize.process([long_event, short_event])
     assert out_long["message"] == "m" * 50
     assert out_long["nested"]["deep"] == ["x" * 50, 1, None]
