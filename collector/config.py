@@ -89,6 +89,9 @@ class EnrichSettings(Section):
     systems_file: Path | None = None  # CSV: system_id,host_or_ip_or_cidr
     intel_files: list[Path] = Field(default_factory=list)
     max_field_chars: int = Field(default=32768, ge=256)  # longer string fields are truncated and tagged
+    # @timestamp this far ahead of event.ingested: tagged clock_skew; this far behind: late_arrival
+    clock_skew_tolerance: Duration = 300.0
+    late_arrival_after: Duration = 86400.0
 
 
 class SyslogSettings(Section):

@@ -78,6 +78,23 @@ def receiver_drops(stats: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+class _ClockTags(Collector):
+    """Events Normalize tagged for their timestamp (clock_skew, late_arrival), read at scrape time."""
+
+    def __init__(self, source: Callable[[], dict[str, int]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "soc_collector_events_clock_tagged",
+            "Events whose @timestamp was far ahead of (clock_skew) or behind (late_arrival) their ingest time",
+            labels=["tag"],
+        )
+        for tag, count in sorted(self._source().items()):
+            family.add_metric([tag], count)
+        yield family
+
+
 class _ReceiverStats(Collector):
     """UDP/TCP receiver counters (drops above all), read from each receiver's stats() at scrape time.
 
@@ -221,6 +238,10 @@ class CollectorMetrics:
     def watch_receivers(self, source: Callable[[], dict[str, Any]]) -> None:
         """Export the drop and record counters of the receivers ``source()`` returns (name -> receiver)."""
         self.registry.register(_ReceiverStats(source))
+
+    def watch_clock_tags(self, source: Callable[[], dict[str, int]]) -> None:
+        """Export how many events Normalize tagged clock_skew / late_arrival (``source()``: tag -> count)."""
+        self.registry.register(_ClockTags(source))
 
     def watch_clock_skew(self, source: Callable[[], dict[str, float]]) -> None:
         """Export agents' clock skew; a later call (a restarted ingest server) replaces the source."""

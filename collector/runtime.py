@@ -25,6 +25,7 @@ from collector.ingest.ca import CertificateAuthority
 from collector.ingest.registry import Registry
 from collector.ingest.server import IngestServer
 from collector.metrics import CollectorMetrics, MetricsServer, receiver_drops
+from collector.pipeline.normalize import Normalize
 from collector.pipeline.runner import Pipeline, build_pipeline
 from collector.pipeline.sinks import DetectionEngine, FanOutAlertSink, JsonlAlertSink
 from collector.store.base import EventStore
@@ -169,6 +170,8 @@ class Collector:
         detector = load_detector(cfg)
         alert_sink = self._alert_sink() if detector is not None or cfg.anomaly.enabled else None
         self.pipeline = build_pipeline(cfg, self.store, detector, alert_sink, self.metrics)
+        normalize = next(p for p in self.pipeline.processors if isinstance(p, Normalize))
+        self.metrics.watch_clock_tags(lambda: {"clock_skew": normalize.skewed, "late_arrival": normalize.late})
         if cfg.anomaly.enabled and alert_sink is not None:
             from collector.anomaly.service import AnomalyService
 

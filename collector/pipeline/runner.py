@@ -93,9 +93,11 @@ class _SourceHandler:
         self.source = source
 
     def __call__(self, events: list[Event]) -> None:
+        # Counted after the hand-over: a receiver retries a refused batch with the same records (store
+        # down), and counting each attempt would report several times what the senders sent.
         if events:
-            self.pipeline.metrics.received.labels(source=self.source).inc(len(events))
             self.pipeline.handle(events, source=self.source)
+            self.pipeline.metrics.received.labels(source=self.source).inc(len(events))
 
 
 def _parse_failed(event: Event) -> bool:
@@ -108,7 +110,7 @@ def _parse_failed(event: Event) -> bool:
 def build_processors(config: CollectorConfig, systems: SystemResolver | None = None) -> list[Processor]:
     enrich = config.enrich
     return [
-        Normalize(enrich.max_field_chars),
+        Normalize(enrich.max_field_chars, enrich.clock_skew_tolerance, enrich.late_arrival_after),
         EnrichSite(enrich),
         EnrichZone(enrich),
         EnrichSystem(systems or StaticSystemResolver(enrich)),
