@@ -12,6 +12,7 @@ starts empty); medians are printed.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -81,6 +82,7 @@ def main() -> None:
         )
     cost = (rows[1][3] - rows[0][3]) / len(events) * 1e6
     print(f"detection cost per event (cpu, full rule set minus no rules): {cost:.1f} us")
+    print(f"load average (1 min) after the runs: {os.getloadavg()[0]:.1f}; nproc {os.cpu_count()}")
 
 
 if __name__ == "__main__":

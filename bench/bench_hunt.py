@@ -5,10 +5,15 @@ the files repeated to about 100,000 events. Rule loading counts in the wall time
 compiled-rule cache is warmed once first (``--cold`` skips that and measures a first run).
 Memory: ``peak_rss_mib`` is the largest single process (ru_maxrss); ``tree_pss_mib`` is the peak
 of the summed proportional set size of the hunt and its worker processes (sampled every 50 ms),
-the honest total when forked workers share pages. ``cpu_s`` is user+system time of all of them.
+the honest total when forked workers share pages. ``cpu_s`` is user+system time of all of them,
+``cpu_us_per_event`` that per event (rule loading included), the figure that holds on a loaded
+machine where wall time does not; ``load`` is the 1-minute load average after the run.
+``x_zircolite`` is events/s over Zircolite v3.7.0's figure on the same input and rules (1,466
+events/s on the samples, 1,345 on ~99,000 events; ../shared/peers.md). Zircolite is one process;
+every configuration of ``--workers`` (default: 1 and 0 = one per core) is measured side by side.
 Prints a results table; ``--runs N`` repeats each measured run and prints medians.
 
-    .venv/bin/python bench/bench_hunt.py [--repeat-to 100000] [--cold] [--runs 3] [--workers 0]
+    .venv/bin/python bench/bench_hunt.py [--repeat-to 100000] [--cold] [--runs 3] [--workers 1 0]
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data"
 SIGMA = SHARED / "sigma-rules"
 EVTX = SHARED / "evtx-attack-samples"
+ZIRCOLITE_SMALL_EPS = 1466  # events/s, samples as is (8,255 events)
+ZIRCOLITE_BIG_EPS = 1345  # events/s, samples x12 (99,060 events)
 
 
 def windows_rule_files(out_dir: Path) -> Path:
@@ -104,6 +111,8 @@ def run(rules: Path, inputs: Path, cache: Path, workers: int) -> dict[str, str]:
         "wall_s": f"{wall:.2f}",
         "events_per_s": f"{events / wall:,.0f}",
         "cpu_s": f"{cpu:.2f}",
+        "cpu_us_per_event": f"{cpu / max(events, 1) * 1e6:.0f}",
+        "load": f"{os.getloadavg()[0]:.1f}",
         "peak_rss_mib": f"{peak_kib / 1024:.0f}",
         "tree_pss_mib": f"{peak_pss / 2**20:.0f}",
         "rules_loaded": loaded.group(1) if loaded else "?",
@@ -132,7 +141,9 @@ def main() -> None:
     parser.add_argument("--repeat-to", type=int, default=100_000)
     parser.add_argument("--cold", action="store_true", help="do not warm the compiled-rule cache first")
     parser.add_argument("--runs", type=int, default=1, help="repeat each measured run; report the median")
-    parser.add_argument("--workers", type=int, default=0, help="soc hunt --workers (0: automatic)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 0], help="soc hunt --workers values to compare (0: automatic)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -140,16 +151,39 @@ def main() -> None:
         cache = work / "cache"
         rows: list[tuple[str, dict[str, str]]] = []
         if not args.cold:
-            rows.append(("first run (cache build)", run(rules, EVTX, cache, args.workers)))
-        small = median_run(rules, EVTX, cache, args.workers, args.runs)
-        rows.append(("samples as is", small))
-        big = repeated_inputs(work, args.repeat_to, int(small["events"]))
-        rows.append((f"repeated to ~{args.repeat_to:,}", median_run(rules, big, cache, args.workers, args.runs)))
-    cols = ["events", "wall_s", "events_per_s", "cpu_s", "peak_rss_mib", "tree_pss_mib", "rules_loaded"]
-    cols += ["rules_skipped", "matches"]
-    print(f"{'run':<28}" + "".join(f"{c:>15}" for c in cols))
+            rows.append(("first run (cache build)", run(rules, EVTX, cache, args.workers[-1])))
+        big: Path | None = None
+        for workers in args.workers:
+            small = median_run(rules, EVTX, cache, workers, args.runs)
+            small["x_zircolite"] = _ratio(small, ZIRCOLITE_SMALL_EPS)
+            rows.append((f"samples as is, -j {workers}", small))
+            if big is None:
+                big = repeated_inputs(work, args.repeat_to, int(small["events"]))
+        for workers in args.workers:
+            assert big is not None
+            row = median_run(rules, big, cache, workers, args.runs)
+            row["x_zircolite"] = _ratio(row, ZIRCOLITE_BIG_EPS)
+            rows.append((f"repeated to ~{args.repeat_to:,}, -j {workers}", row))
+    cols = ["events", "wall_s", "events_per_s", "x_zircolite", "cpu_s", "cpu_us_per_event", "load"]
+    cols += ["peak_rss_mib", "tree_pss_mib", "rules_loaded", "rules_skipped", "matches"]
+    print(f"{'run':<34}" + "".join(f"{c:>{max(len(c) + 2, 9)}}" for c in cols))
     for name, row in rows:
-        print(f"{name:<28}" + "".join(f"{row[c]:>15}" for c in cols))
+        print(f"{name:<34}" + "".join(f"{row.get(c, '-'):>{max(len(c) + 2, 9)}}" for c in cols))
+    print(f"nproc {os.cpu_count()}, {_cpu_model()}; Zircolite is a single process")
+
+
+def _ratio(row: dict[str, str], peer_eps: int) -> str:
+    return f"{float(row['events_per_s'].replace(',', '')) / peer_eps:.2f}"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "cpu model unknown"
 
 
 if __name__ == "__main__":

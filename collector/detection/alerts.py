@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+# Re-exported: callers have long imported these from here.
+from collector.detection.event_facts import event_id_of, event_time, first_value, host_of, user_of
 from collector.detection.specs import RuleMeta
 from soc_common.alert import Alert
-from soc_common.ecs import get, parse_ts, stable_event_id
 
 # Fields copied into Alert.events (bounded): enough to triage without opening the event store.
 KEY_FIELDS = (
@@ -33,6 +34,12 @@ _OTHER_ATTACK = re.compile(r"^[gs]\d{4}$")  # groups and software, not tactics
 SeverityHook = Callable[[Alert, Mapping[str, Any]], str]
 
 
+@functools.lru_cache(maxsize=8192)
+def _attack_of(tags: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    tactics, techniques = attack_from_tags(tags)
+    return tuple(tactics), tuple(techniques)
+
+
 def attack_from_tags(tags: Sequence[str]) -> tuple[list[str], list[str]]:
     """``attack.t1110.001`` -> ``T1110.001``; ``attack.credential_access`` -> ``credential-access``."""
     tactics: list[str] = []
@@ -48,54 +55,61 @@ def attack_from_tags(tags: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(tactics)), list(dict.fromkeys(techniques))
 
 
-def _first(event: Mapping[str, Any], *paths: str) -> str | None:
-    for path in paths:
-        value = get(event, path)
-        if value not in (None, "", "-"):
-            if isinstance(value, list):
-                value = value[0] if value else None
-                if value is None:
-                    continue
-            return str(value)
-    return None
+class _PathTrie:
+    """The KEY_FIELDS paths as a tree, so one walk of an event reads them all.
+
+    Same answers as ``soc_common.ecs.get`` per path (a flat key holding the rest of a dotted name
+    counts too), without splitting 31 paths and re-walking shared prefixes for every alert.
+    """
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.leaf: str | None = None  # the path that ends at this node
+        self.children: dict[str, _PathTrie] = {}
+        self.rests: list[tuple[str, str]] = []  # (dotted rest from this node on, path) below here
+        for path in paths:
+            self._add(path.split("."), 0, path)
+
+    def _add(self, parts: list[str], depth: int, path: str) -> None:
+        child = self.children.get(parts[depth])
+        if child is None:
+            child = self.children[parts[depth]] = _PathTrie(())
+        child.rests.append((".".join(parts[depth:]), path))
+        if depth + 1 == len(parts):
+            child.leaf = path
+        else:
+            child._add(parts, depth + 1, path)
+
+    def collect(self, node: Mapping[str, Any], out: dict[str, Any]) -> None:
+        for part, child in self.children.items():
+            if part in node:
+                value = node[part]
+                if child.leaf is not None and value is not None:
+                    out[child.leaf] = value
+                if child.children and isinstance(value, Mapping):
+                    child.collect(value, out)
+            else:
+                for rest, path in child.rests:
+                    value = node.get(rest)
+                    if value is not None:
+                        out[path] = value
 
 
-def host_of(event: Mapping[str, Any]) -> str | None:
-    return _first(event, "host.name", "host.hostname", "winlog.computer_name")
-
-
-def user_of(event: Mapping[str, Any]) -> str | None:
-    return _first(event, "user.name", "winlog.event_data.TargetUserName", "winlog.event_data.SubjectUserName")
-
-
-def event_id_of(event: Mapping[str, Any]) -> str:
-    """The event's id, or a stable one from its content when it has none (so alert ids stay stable)."""
-    value = get(event, "event.id")
-    if value:
-        return str(value)
-    return stable_event_id("content", json.dumps(event, sort_keys=True, default=str))
+_KEY_TRIE = _PathTrie(KEY_FIELDS)
 
 
 def key_fields(event: Mapping[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if isinstance(event, Mapping):
+        _KEY_TRIE.collect(event, found)
     out: dict[str, Any] = {}
     for path in KEY_FIELDS:
-        value = get(event, path)
+        value = found.get(path)
         if value is None:
             continue
         if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
             value = value[:MAX_FIELD_CHARS] + "…"
         out[path] = value
     return out
-
-
-def event_time(event: Mapping[str, Any]) -> datetime | None:
-    value = get(event, "@timestamp")
-    if value is None:
-        return None
-    try:
-        return parse_ts(value)
-    except (ValueError, TypeError, OverflowError, OSError):
-        return None
 
 
 def build_alert(
@@ -112,10 +126,10 @@ def build_alert(
     first, last = events[0], events[-1]
     ids = list(event_ids) if event_ids is not None else [event_id_of(e) for e in events]
     host, user = host_of(last), user_of(last)
-    src = _first(last, "source.ip")
+    src = first_value(last, "source.ip")
     if group_key is None:
         group_key = "|".join([meta.id, host or "", user or "", src or ""])
-    tactics, techniques = attack_from_tags(meta.tags)
+    tactics, techniques = _attack_of(tuple(meta.tags))  # once per rule, not per alert
     now = datetime.now(UTC)
     alert = Alert(
         id=Alert.make_id(meta.id, group_key, ids[0] if ids else ""),
@@ -124,8 +138,8 @@ def build_alert(
         rule_title=meta.title,
         rule_level=meta.severity,  # type: ignore[arg-type]
         rule_tags=list(meta.tags),
-        tactics=tactics,
-        techniques=techniques,
+        tactics=list(tactics),
+        techniques=list(techniques),
         severity=meta.severity,  # type: ignore[arg-type]
         timestamp=event_time(first) or now,
         detected_at=now,
@@ -135,10 +149,10 @@ def build_alert(
         host_name=host,
         user_name=user,
         source_ip=src,
-        destination_ip=_first(last, "destination.ip"),
-        site=_first(last, "soc.site"),
-        zone=_first(last, "soc.zone"),
-        system_id=_first(last, "soc.system_id"),
+        destination_ip=first_value(last, "destination.ip"),
+        site=first_value(last, "soc.site"),
+        zone=first_value(last, "soc.zone"),
+        system_id=first_value(last, "soc.system_id"),
         explanation=explanation or {},
     )
     if severity_hook is not None:

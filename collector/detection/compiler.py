@@ -84,6 +84,13 @@ def _all_text(low: Fields, raw: Fields) -> str:
     return text  # type: ignore[return-value]
 
 
+def _has(text: str, needles: tuple[str, ...]) -> bool:
+    for n in needles:  # noqa: SIM110 - a plain loop: no generator per event
+        if n in text:
+            return True
+    return False
+
+
 def _full(low: Fields, raw: Fields, use_low: bool) -> Fields:
     """Every field of the event (keyword searches other than contains read them all)."""
     event = raw.get(EVENT_KEY)
@@ -104,11 +111,7 @@ def _keyword(op: str, values: tuple[Any, ...], use_low: bool, pred: Pred) -> Mat
         needles = tuple(values)
 
         def contains(low: Fields, raw: Fields) -> bool:
-            text = _all_text(low, raw)
-            for n in needles:  # noqa: SIM110 - a plain loop: no generator per event
-                if n in text:
-                    return True
-            return False
+            return _has(_all_text(low, raw), needles)
 
         return contains
 

@@ -100,7 +100,7 @@ class DetectionEngine:
             states = self._feeds.get(rule.meta.id)
             if states:
                 if ts is None:
-                    from collector.detection.alerts import event_id_of, event_time
+                    from collector.detection.event_facts import event_id_of, event_time
 
                     when = event_time(event)
                     ts = when.timestamp() if when else 0.0

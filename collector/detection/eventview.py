@@ -115,6 +115,14 @@ class FieldSelection:
             parts = name.split(".")
             prefixes.update(".".join(parts[:i]) for i in range(1, len(parts)))
         self.prefixes = frozenset(prefixes)
+        # Per walked prefix: key -> (dotted name, wanted?, leads to a wanted name?). A key that is
+        # no name's next step costs one dict miss, without building its dotted name.
+        names = self.fields | self.prefixes
+        self._steps: dict[str, dict[str, tuple[str, bool, bool]]] = {}
+        for prefix in ("", *(p + "." for p in self.prefixes)):
+            self._steps[prefix] = {
+                n[len(prefix) :]: (n, n in self.fields, n in self.prefixes) for n in names if n.startswith(prefix)
+            }
 
     def views(self, event: Mapping[str, Any]) -> tuple[dict[str, FieldValue], dict[str, FieldValue]]:
         """``(low, raw)`` holding the wanted fields present in ``event``."""
@@ -125,24 +133,26 @@ class FieldSelection:
         return low, raw
 
     def _walk(self, raw: dict[str, FieldValue], prefix: str, mapping: Mapping[str, Any]) -> None:
-        wanted, prefixes = self.fields, self.prefixes
+        steps = self._steps[prefix]
         for key, sub in mapping.items():
-            name = prefix + key if key.__class__ is str else prefix + str(key)
+            step = steps.get(key) if key.__class__ is str else steps.get(str(key))
+            if step is None:
+                continue
+            name, wanted, leads = step
             cls = sub.__class__
             if cls is str:
-                if name in wanted:
+                if wanted:
                     raw[name] = sub
             elif cls is dict or isinstance(sub, Mapping):
-                if name in prefixes:
+                if leads:
                     self._walk(raw, name + ".", sub)
             elif isinstance(sub, list | tuple):
-                if name in wanted or name in prefixes:
-                    full: dict[str, FieldValue] = {}
-                    _add(full, name, sub)
-                    for got, value in full.items():
-                        if got in wanted:
-                            raw[got] = value
-            elif name in wanted:
+                full: dict[str, FieldValue] = {}
+                _add(full, name, sub)
+                for got, value in full.items():
+                    if got in self.fields:
+                        raw[got] = value
+            elif wanted:
                 text = _scalar(sub)
                 if text is not None:
                     raw[name] = text

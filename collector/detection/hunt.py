@@ -49,6 +49,10 @@ def _summary(event: dict[str, Any]) -> str:
     return ""
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 class _Writer:
     def __init__(self, fmt: str, out: IO[str]) -> None:
         self.fmt = fmt
@@ -59,22 +63,32 @@ class _Writer:
             self._csv.writerow(CSV_COLUMNS)
         elif fmt == "table":
             out.write(f"{'level':<9} {'rule':<50} {'host':<20} {'file:record':<40} summary\n")
+        self._item: Sourced | None = None  # the event last serialised, and its JSON
+        self._item_json = ""
+        self._rule_json: dict[RuleMeta, str] = {}
+
+    def _jsonl(self, meta: RuleMeta, item: Sourced, correlation: dict[str, Any] | None) -> str:
+        """``json.dumps({"rule", "event", "source"[, "correlation"]})`` plus a newline, byte for
+        byte, with the event serialised once however many rules it matched (events are large)."""
+        if item is not self._item:
+            self._item = item
+            self._item_json = (
+                f'"event": {_dumps(item.event)}, "source": {_dumps({"file": item.file, "record": item.record})}'
+            )
+        rule_json = self._rule_json.get(meta)
+        if rule_json is None:
+            rule_json = self._rule_json[meta] = _dumps(_rule_dict(meta))
+        tail = "}\n" if correlation is None else f', "correlation": {_dumps(correlation)}}}\n'
+        return f'{{"rule": {rule_json}, {self._item_json}{tail}'
 
     def write(self, meta: RuleMeta, item: Sourced, correlation: dict[str, Any] | None = None) -> None:
-        from collector.detection.alerts import host_of
+        from collector.detection.event_facts import host_of
         from soc_common.ecs import get
 
         self.count += 1
         event = item.event
         if self.fmt == "jsonl":
-            line: dict[str, Any] = {
-                "rule": _rule_dict(meta),
-                "event": event,
-                "source": {"file": item.file, "record": item.record},
-            }
-            if correlation is not None:
-                line["correlation"] = correlation
-            self.out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+            self.out.write(self._jsonl(meta, item, correlation))
             return
         host = host_of(event) or ""
         summary = _summary(event)

@@ -2,12 +2,13 @@
 
 Every rule's condition implies at least one "anchor set": atoms ``(field, kind, needle)``, at
 least one of which must hold for the rule to match (an OR unions its children's sets, an AND may
-pick any child's set, a NOT gives none). Among a rule's possible sets we pick the one whose atoms
-are shared by the fewest other rules, so ``Image|endswith '\\certutil.exe'`` is preferred over the
-log-source's ``event.code: 1`` that a thousand rules share. At run time the event's values are
-looked up in per-field hash tables (equals), last/first-characters tables (endswith/startswith)
-and a 4-gram table (contains); a hit is verified before the rule becomes a candidate. Rules with
-no anchor at all are always candidates.
+pick any child's set, a NOT gives none, a regex the literal text its matches must hold). Among a
+rule's possible sets we pick the one whose atoms are shared by the fewest other rules, so
+``Image|endswith '\\certutil.exe'`` is preferred over the log-source's ``event.code: 1`` that a
+thousand rules share. At run time the event's values are looked up in per-field hash tables
+(equals), last/first-characters tables (endswith/startswith) and an Aho-Corasick automaton
+(contains; a 4-gram table without the C extension); every hit is exact or verified before the
+rule becomes a candidate. Rules with no anchor at all are always candidates.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from collector.detection.eventview import FieldValue
 from collector.detection.ir import Node
+from collector.detection.regex_literals import required_literals
 
 Atom = tuple[str, str, str]  # (field, kind, lowered needle), kind in eq/pre/suf/has
 AnchorSet = frozenset[Atom]
@@ -47,6 +49,14 @@ def _leaf_atoms(node: Node) -> AnchorSet | None:
         if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             return frozenset((field, "eq", str(v)) for v in values)
         return None
+    if op == "re":  # a regex anchors on literal text every match of it holds
+        needles: set[str] = set()
+        for pattern, flags in values:
+            found = required_literals(pattern, flags)
+            if not found:
+                return None
+            needles |= found
+        return frozenset((field, "has", needle) for needle in needles)
     kind = _KIND_OF_OP.get(op)
     if kind is None or any(not isinstance(v, str) or not v for v in values):
         return None
@@ -124,25 +134,24 @@ class _AffixTable:
 
 
 class _GramTable:
-    """Contains-needles keyed by one of their (least common) substrings of length <= GRAM."""
+    """Contains-needles keyed by one of their (least common) substrings of length <= GRAM.
 
-    def __init__(self) -> None:
-        self.table: dict[str, list[tuple[str, int]]] = {}
-        self.short: dict[str, list[tuple[str, int]]] = {}
+    The pure-Python fallback of :class:`_NeedleTable`: every gram of a value is a dict lookup.
+    """
 
-    def add(self, needle: str, rule: int, gram_counts: Counter[str]) -> None:
-        if len(needle) < GRAM:
-            self.short.setdefault(needle, []).append((needle, rule))
-            return
-        grams = [needle[i : i + GRAM] for i in range(len(needle) - GRAM + 1)]
-        key = min(grams, key=lambda g: gram_counts[g])
-        self.table.setdefault(key, []).append((needle, rule))
-
-    @classmethod
-    def restore(cls, table: dict[str, list[tuple[str, int]]], short: dict[str, list[tuple[str, int]]]) -> _GramTable:
-        self = cls()
-        self.table, self.short = table, short
-        return self
+    def __init__(self, needles: dict[str, list[int]]) -> None:
+        gram_counts: Counter[str] = Counter()
+        for needle in needles:
+            gram_counts.update({needle[i : i + GRAM] for i in range(len(needle) - GRAM + 1)})
+        self.table: dict[str, list[tuple[str, list[int]]]] = {}
+        self.short: list[tuple[str, list[int]]] = []
+        for needle, rules in needles.items():
+            if len(needle) < GRAM:
+                self.short.append((needle, rules))
+                continue
+            grams = [needle[i : i + GRAM] for i in range(len(needle) - GRAM + 1)]
+            key = min(grams, key=lambda g: gram_counts[g])
+            self.table.setdefault(key, []).append((needle, rules))
 
     def hits(self, value: str, out: set[int]) -> None:
         table = self.table
@@ -150,10 +159,36 @@ class _GramTable:
             grams = {value[i : i + GRAM] for i in range(len(value) - GRAM + 1)}
             keys = grams & table.keys() if len(grams) < len(table) else table.keys() & grams
             for key in keys:
-                out.update(r for needle, r in table[key] if needle in value)
-        for needle, bucket in self.short.items():
+                for needle, rules in table[key]:
+                    if needle in value:
+                        out.update(rules)
+        for needle, rules in self.short:
             if needle in value:
-                out.update(r for _, r in bucket)
+                out.update(rules)
+
+
+class _AutomatonTable:
+    """Contains-needles in an Aho-Corasick automaton: one C pass per value finds every needle it
+    holds (overlapping ones included), instead of a Python dict lookup per character."""
+
+    def __init__(self, needles: dict[str, list[int]]) -> None:
+        automaton = _ahocorasick.Automaton()
+        for needle, rules in needles.items():
+            automaton.add_word(needle, tuple(rules))
+        automaton.make_automaton()
+        self.automaton = automaton
+
+    def hits(self, value: str, out: set[int]) -> None:
+        for _, rules in self.automaton.iter(value):
+            out.update(rules)
+
+
+try:  # optional C extension (PyPI ``pyahocorasick``); without it the gram table gives the same hits
+    import ahocorasick as _ahocorasick
+
+    _NeedleTable: type[_AutomatonTable] | type[_GramTable] = _AutomatonTable
+except ImportError:  # pragma: no cover - depends on the installation
+    _NeedleTable = _GramTable
 
 
 class RuleIndex:
@@ -164,21 +199,16 @@ class RuleIndex:
         for node in conditions:
             popularity.update(set(all_atoms(node)))
         chosen = [choose_anchors(node, popularity) for node in conditions]
-        gram_counts: Counter[str] = Counter()
-        for anchors in chosen:
-            for _, kind, needle in anchors or ():
-                if kind == "has":
-                    gram_counts.update({needle[i : i + GRAM] for i in range(len(needle) - GRAM + 1)})
         self.always: list[int] = []
         self.eq: dict[str, dict[str, list[int]]] = {}
         self.pre: dict[str, _AffixTable] = {}
         self.suf: dict[str, _AffixTable] = {}
-        self.has: dict[str, _GramTable] = {}
+        self.has_needles: dict[str, dict[str, list[int]]] = {}
         for rule, anchors in enumerate(chosen):
             if not anchors:
                 self.always.append(rule)
                 continue
-            for field, kind, needle in anchors:
+            for field, kind, needle in sorted(anchors):
                 if kind == "eq":
                     self.eq.setdefault(field, {}).setdefault(needle, []).append(rule)
                 elif kind == "pre":
@@ -186,7 +216,12 @@ class RuleIndex:
                 elif kind == "suf":
                     self.suf.setdefault(field, _AffixTable(True)).add(needle, rule)
                 else:
-                    self.has.setdefault(field, _GramTable()).add(needle, rule, gram_counts)
+                    self.has_needles.setdefault(field, {}).setdefault(needle, []).append(rule)
+        self._finish()
+
+    def _finish(self) -> None:
+        needles = self.has_needles
+        self.has: dict[str, _AutomatonTable | _GramTable] = {f: _NeedleTable(n) for f, n in needles.items()}
         self.fields = set(self.eq) | set(self.pre) | set(self.suf) | set(self.has)
 
     def state(self) -> tuple[Any, ...]:
@@ -196,18 +231,17 @@ class RuleIndex:
             self.eq,
             {f: (t.table, t.lengths) for f, t in self.pre.items()},
             {f: (t.table, t.lengths) for f, t in self.suf.items()},
-            {f: (t.table, t.short) for f, t in self.has.items()},
+            self.has_needles,
         )
 
     @classmethod
     def from_state(cls, state: tuple[Any, ...]) -> RuleIndex:
         index = cls.__new__(cls)
-        always, eq, pre, suf, has = state
-        index.always, index.eq = always, eq
+        always, eq, pre, suf, has_needles = state
+        index.always, index.eq, index.has_needles = always, eq, has_needles
         index.pre = {f: _AffixTable.restore(False, table, lengths) for f, (table, lengths) in pre.items()}
         index.suf = {f: _AffixTable.restore(True, table, lengths) for f, (table, lengths) in suf.items()}
-        index.has = {f: _GramTable.restore(table, short) for f, (table, short) in has.items()}
-        index.fields = set(index.eq) | set(index.pre) | set(index.suf) | set(index.has)
+        index._finish()
         return index
 
     def candidates(self, low: dict[str, FieldValue]) -> list[int]:

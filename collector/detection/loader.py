@@ -293,7 +293,16 @@ def load_rules(
 
 
 #: Modules whose code shapes the cached form: editing one invalidates every cache.
-_CACHE_SHAPING = ("ir.py", "pipeline.py", "loader.py", "codegen.py", "compiled.py", "index.py", "specs.py")
+_CACHE_SHAPING = (
+    "ir.py",
+    "pipeline.py",
+    "loader.py",
+    "codegen.py",
+    "compiled.py",
+    "index.py",
+    "specs.py",
+    "regex_literals.py",
+)
 
 
 def _code_fingerprint() -> str:
