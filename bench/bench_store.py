@@ -65,13 +65,20 @@ def flow_event(i: int) -> Event:
             "kind": "event",
             "dataset": "network_traffic.flow",
             "category": ["network"],
+            "reason": "closed",
             "ingested": iso(ts + timedelta(seconds=2)),
         },
         "source": {"ip": src, "port": 40000 + i % 20000, "bytes": 1200 + i % 5000, "packets": 4 + i % 20},
         "destination": {"ip": dst, "port": (443, 80, 53, 22)[i % 4], "bytes": 5000 + i % 9000, "packets": 6},
         "network": {"transport": "tcp", "bytes": 6200 + i % 14000, "packets": 10 + i % 20},
         "host": {"name": f"srv-{i % 300:03d}"},
-        "soc": {"site": f"site-{i % 12}", "agent_id": f"agent-{i % 300:03d}"},
+        # as the collector's enrichment leaves them: the anomaly detectors group on the zones
+        "soc": {
+            "site": f"site-{i % 12}",
+            "agent_id": f"agent-{i % 300:03d}",
+            "source_zone": "office",
+            "destination_zone": "internet",
+        },
         "related": {"ip": [src, dst]},
     }
 

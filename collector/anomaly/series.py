@@ -10,8 +10,10 @@ from typing import Any
 from collector.anomaly.base import RunContext, Window, span
 from collector.anomaly.state import StateTx
 from collector.anomaly.stats import Baseline, SeasonalSlots, local_slot
-from collector.store.base import Filter, Term
+from collector.store.base import Aggregation, Bucket, Filter, Query
 from soc_common.ecs import iso, parse_ts
+
+COMPOSITE_LIMIT = 65_000  # buckets one request may return (Elasticsearch's default limit is 65,536)
 
 
 class SeriesBook:
@@ -63,25 +65,36 @@ def observe(
     size: int,
     metric_field: str | None = None,
 ) -> list[dict[str, float]]:
-    """Per window, ``{entity: value}`` (event count, or the sum of ``metric_field``), for ``fld``'s values.
+    """Per window, ``{entity: value}`` (event count, or the sum of ``metric_field``), for ``fld``'s values
+    (the ``size`` entities with most events in each window).
 
-    One terms aggregation per window is the simple way; over a long catch-up range with few
-    entities (data sets, zones, a handful of hosts) one terms aggregation over the whole range plus
-    one histogram per entity is far fewer queries, so that is used when the entities are fewer than
-    the windows (and the range's terms were not truncated by ``size``).
+    A catch-up range is read in one pass: a composite aggregation over (window, entity), which the
+    store answers with one scan instead of one per window or per entity. Only when that would
+    exceed what one request may return does it fall back to one terms aggregation per window.
     """
     metric = "sum" if metric_field else None
     if len(windows) > 1:
         start, end, step = span(windows)
-        entities = ctx.terms(filters, start, end, fld, size)
-        if len(entities) < min(size, len(windows)):
+        agg = Aggregation(
+            "composite",
+            fields=("@timestamp", fld),
+            interval_seconds=int(step),
+            size=COMPOSITE_LIMIT,
+            metric=metric,  # type: ignore[arg-type]
+            metric_field=metric_field,
+        )
+        buckets = ctx.store.aggregate(Query(tuple(filters), start, end), agg)
+        if len(buckets) < COMPOSITE_LIMIT:
             index = {w[0]: i for i, w in enumerate(windows)}
-            out: list[dict[str, float]] = [{} for _ in windows]
-            for entity in entities:
-                per_window = ctx.histogram((*filters, Term(fld, entity.key)), start, end, step, metric, metric_field)
-                for at, b in per_window.items():
-                    if at in index:
-                        out[index[at]][str(entity.key)] = float(b.value or 0.0) if metric else float(b.count)
+            grouped: list[list[Bucket]] = [[] for _ in windows]
+            for b in buckets:
+                at = index.get(b.key[0])
+                if at is not None:
+                    grouped[at].append(b)
+            out: list[dict[str, float]] = []
+            for found in grouped:
+                found.sort(key=lambda b: (-b.count, str(b.key[1])))
+                out.append({str(b.key[1]): float(b.value or 0.0) if metric else float(b.count) for b in found[:size]})
             return out
     return [
         {

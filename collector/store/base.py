@@ -102,18 +102,25 @@ class Aggregation:
       - ``terms``: top ``size`` values of ``field`` by count;
       - ``histogram``: counts per ``interval_seconds`` bucket of the query's time field;
       - ``distinct``: distinct count of ``field`` (single bucket, key None);
-      - ``sum``: sum of ``field`` (single bucket, key None).
-    ``metric``/``metric_field`` add a per-bucket sum or distinct count to ``terms`` and
-    ``histogram`` buckets (for example distinct ``destination.port`` per ``source.ip``).
+      - ``sum``: sum of ``field`` (single bucket, key None);
+      - ``composite``: one bucket per combination of values of ``fields`` that occurs (key: a tuple
+        in ``fields`` order; a document with an array contributes to each combination, one lacking
+        a field to none), at most ``size`` of them (Elasticsearch answers at most 65,536), in no
+        promised order: a caller that needs them all checks for ``len(result) < size``. A time
+        field (``@timestamp``, ``event.ingested``) among ``fields`` is bucketed like ``histogram``
+        (``interval_seconds``; key part: the bucket start).
+    ``metric``/``metric_field`` add a per-bucket sum or distinct count to ``terms``, ``histogram``
+    and ``composite`` buckets (for example distinct ``destination.port`` per ``source.ip``).
     Distinct counts may be approximate above 3,000 on Elasticsearch (cardinality), exact below.
     """
 
-    kind: Literal["terms", "histogram", "distinct", "sum"]
+    kind: Literal["terms", "histogram", "distinct", "sum", "composite"]
     field: str | None = None
     size: int = 10
     interval_seconds: int = 3600
     metric: Literal["sum", "distinct"] | None = None
     metric_field: str | None = None
+    fields: tuple[str, ...] = ()  # composite only
 
 
 class EventStore(ABC):

@@ -15,6 +15,7 @@ from soc_common.ecs import iso, parse_ts
 
 DSL = dict[str, Any]
 DISTINCT_PRECISION = 3000  # cardinality is exact below this many distinct values
+MAX_BUCKETS = 65_536  # Elasticsearch's default search.max_buckets: one composite page at most
 
 
 def _value(value: Any) -> Any:
@@ -63,6 +64,14 @@ def _metric_dsl(kind: str, field: str) -> DSL:
     raise ValueError(f"unknown metric {kind!r}")
 
 
+def _composite_source(agg: Aggregation, field: str) -> DSL:
+    if field in ("@timestamp", "event.ingested"):  # time fields are bucketed, as the contract says
+        if int(agg.interval_seconds) <= 0:
+            raise ValueError("interval_seconds must be positive")
+        return {"date_histogram": {"field": field, "fixed_interval": f"{int(agg.interval_seconds)}s"}}
+    return {"terms": {"field": field}}
+
+
 def compile_aggregation(query: Query, agg: Aggregation) -> DSL:
     """The ``aggs`` body; the result is read back by :func:`read_buckets`."""
     if agg.kind in ("distinct", "sum"):
@@ -80,6 +89,11 @@ def compile_aggregation(query: Query, agg: Aggregation) -> DSL:
                 "order": [{"_count": "desc"}, {"_key": "asc"}],
             }
         }
+    elif agg.kind == "composite":
+        if not agg.fields:
+            raise ValueError("composite aggregation needs fields")
+        sources = [{f"k{i}": _composite_source(agg, f)} for i, f in enumerate(agg.fields)]
+        body = {"composite": {"sources": sources, "size": min(max(int(agg.size), 1), MAX_BUCKETS)}}
     elif agg.kind == "histogram":
         if int(agg.interval_seconds) <= 0:
             raise ValueError("histogram interval_seconds must be positive")
@@ -114,14 +128,19 @@ def read_buckets(agg: Aggregation, response: DSL, total: int, time_fields: froze
     if agg.kind in ("distinct", "sum"):
         return [Bucket(None, total, float(result.get("value") or 0.0))]
     is_time = agg.kind == "histogram" or agg.field in time_fields
-    if agg.kind == "terms" and limit_is_zero(agg):
+    if agg.kind in ("terms", "composite") and limit_is_zero(agg):
         return []
     buckets = []
     for raw in result.get("buckets", []):
         value = None
         if agg.metric is not None:
             value = float(raw.get("metric", {}).get("value") or 0.0)
-        buckets.append(Bucket(_key(raw["key"], raw, is_time), int(raw["doc_count"]), value))
+        if agg.kind == "composite":
+            parts = raw["key"]
+            key: Any = tuple(_key(parts[f"k{i}"], {}, f in time_fields) for i, f in enumerate(agg.fields))
+        else:
+            key = _key(raw["key"], raw, is_time)
+        buckets.append(Bucket(key, int(raw["doc_count"]), value))
     return buckets
 
 
