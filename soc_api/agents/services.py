@@ -73,6 +73,14 @@ def _strings(value: Any) -> list[str]:
     return [str(value)] if value not in (None, "") else []
 
 
+def _os_name(snapshot: dict[str, Any] | None) -> str | None:
+    """The OS the agent last reported (name and version), newer than what it said at enrolment."""
+    if not snapshot:
+        return None
+    parts = [str(p) for p in (get(snapshot, "host.os.name"), get(snapshot, "host.os.version")) if p]
+    return " ".join(parts) or None
+
+
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -170,7 +178,7 @@ class AgentsService:
             "id": str(record.get("id", "")),
             "hostname": str(record.get("hostname", "")),
             "site": record.get("site"),
-            "os": record.get("os"),
+            "os": _os_name(snapshot) or record.get("os"),
             "version": record.get("version"),
             "enrolled_at": _dt(record.get("enrolled_at")),
             "last_seen": seen,

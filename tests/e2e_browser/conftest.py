@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,44 @@ def _seed(state: Any, tmp: Path) -> Callable[[str], dict[str, str]]:
     return bearer
 
 
+@dataclass
+class _Collector:
+    stack: Any
+    key: str
+
+    @property
+    def url(self) -> str:
+        return str(self.stack.url)
+
+    @property
+    def ca_file(self) -> Path:
+        return Path(self.stack.ca_file)
+
+    @property
+    def store(self) -> Any:
+        return self.stack.store
+
+
+def _collector_with_an_agent(tmp: Path) -> _Collector:
+    """A real collector ingest server with one enrolled agent that has reported its inventory."""
+    from collector.ingest.admin import AdminCredentials, credentials_path
+    from soc_common.ecs import new_event, put
+    from tests.collector.ingest_harness import start_stack
+
+    tmp.mkdir(parents=True)
+    stack = start_stack(tmp)
+    key = AdminCredentials(credentials_path(stack.config.state_dir)).create_key("soc-api-e2e")
+    agent = stack.agent(tmp, "pc-vp-hn-01", site="hn")
+    event = new_event(kind="state", dataset="soc.inventory", module="soc")
+    put(event, "host.name", "pc-vp-hn-01")
+    put(event, "host.ip", ["10.10.1.21"])
+    put(event, "host.os", {"name": "Windows 11 Pro", "version": "23H2", "type": "windows"})
+    put(event, "soc.inventory.protection", {"product": "Windows Defender", "enabled": True, "running": True,
+                                            "signature_age_days": 0.5})  # fmt: skip
+    assert agent.ship([event]).status_code == 200
+    return _Collector(stack, key)
+
+
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
     import uvicorn
@@ -84,12 +123,14 @@ def site() -> Iterator[Site]:
     from soc_api.config import ApiConfig
 
     tmp = Path(tempfile.mkdtemp(prefix="soc-e2e-web-"))
+    collector = _collector_with_an_agent(tmp / "collector")
     config = ApiConfig.model_validate(
         {
             "data_dir": str(tmp / "api"),
             "database": {"url": f"sqlite:///{tmp / 'soc.db'}"},
             "security": {"session_secret": "e" * 48, "cookie_secure": False},  # plain HTTP on loopback only
-            "store": {"kind": "sqlite", "sqlite_path": str(tmp / "events.db"), "retention_days": 3650},
+            "store": {"kind": "sqlite", "sqlite_path": str(collector.store.path), "retention_days": 3650},
+            "agents": {"collector_url": collector.url, "ca_file": str(collector.ca_file), "admin_key": collector.key},
         }
     )
     app = create_app(config)
@@ -136,6 +177,8 @@ def site() -> Iterator[Site]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+        collector.stack.server.stop()
+        collector.stack.store.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -167,8 +167,8 @@ def test_dossier_submitted_appraised_and_approved_by_the_right_people(site: Site
 
 
 def test_administration_pages_and_the_per_user_language(site: Site, browser: Any) -> None:
-    """Suppression created from its page, the tuning, hand-over and KPI pages drawn without a CSP
-    violation, then the header switch stores English on the account."""
+    """Suppression created from its page, the tuning, hand-over, KPI and agents pages drawn without a
+    CSP violation, then the header switch stores English on the account."""
     page = browser.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -179,6 +179,13 @@ def test_administration_pages_and_the_per_user_language(site: Site, browser: Any
     page.get_by_role("button", name="Tạo", exact=True).click()
     expect(page.get_by_text("Đã tạo quy tắc chặn.")).to_be_visible()
     shot(page, "12-suppressions")
+    page.goto(f"{site.base}/agents")  # served by a real collector's admin API
+    page.get_by_role("link", name="pc-vp-hn-01").click()
+    expect(page.get_by_text("Windows Defender").first).to_be_visible()
+    shot(page, "16-agent-detail")
+    page.goto(f"{site.base}/agents")
+    expect(page.get_by_role("link", name="pc-vp-hn-01")).to_be_visible()
+    shot(page, "17-agents")
     for path, heading, name in (("/admin/detectors", "Bộ phát hiện", "13-detectors"),
                                 ("/admin/handover", "Chuyển giao cho trung tâm giám sát", "14-handover"),
                                 ("/kpi", "Chỉ tiêu và báo cáo", "15-kpi")):  # fmt: skip

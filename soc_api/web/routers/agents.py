@@ -35,6 +35,8 @@ nav.register(nav.NavEntry("agents", N_("Agents"), "/agents", order=45, allowed=n
 Csrf = Annotated[str, Form(max_length=200)]
 STATUS_LABELS = {"online": N_("online"), "silent": N_("silent"), "never": N_("never seen"), "revoked": N_("revoked")}
 PROTECTION_LABELS = {"on": N_("protected"), "off": N_("protection off"), "unknown": N_("unknown")}
+TOKEN_LABELS = {"valid": N_("token valid"), "used": N_("token used up"), "expired": N_("token expired"),
+                "revoked": N_("revoked")}  # fmt: skip
 UNAVAILABLE = N_("The collector cannot be reached; try again later.")
 
 
@@ -71,6 +73,7 @@ def agents_page(
         "filters": {"site": site[:64], "status": status[:16], "protection": protection[:16], "version": version[:64]},
         "status_labels": STATUS_LABELS,
         "protection_labels": PROTECTION_LABELS,
+        "token_labels": TOKEN_LABELS,
         "can_change": principal.role in CHANGE_ROLES,
         "new_token": None,
         "unavailable": None,
@@ -156,6 +159,7 @@ def agent_page(agent_id: str, request: Request, state: StateDep, principal: Page
         "agent": agent,
         "status_labels": STATUS_LABELS,
         "protection_labels": PROTECTION_LABELS,
+        "token_labels": TOKEN_LABELS,
         "can_change": principal.role in CHANGE_ROLES,
         "policy_json": json.dumps(agent.policy, indent=2, sort_keys=True, ensure_ascii=False),
         "agent_layer_json": json.dumps(agent.agent_layer or {}, indent=2, sort_keys=True, ensure_ascii=False),
