@@ -1,9 +1,11 @@
-"""Flow meter throughput: our pure-Python meter against softflowd on the same >= 1M-packet capture.
+"""Flow meter throughput: our meter (pure Python and numpy paths) against softflowd, same capture.
 
 Builds a temporary pcap by concatenating the real captures in ../shared/data/pcaps (repeated, with
 the timeline rebuilt so time only moves forward and gaps are capped at 10 minutes), then meters it
-with ``agent.flows`` (in a child process, so peak RSS is ours alone) and with ``softflowd -r``
-exporting NetFlow v9 to ``nfcapd`` on loopback, and prints packets/s, flow counts and peak RSS.
+with ``agent.flows`` (in a child process, so peak RSS is ours alone), once with the pure-Python loop
+and once with the numpy path (agent.flows.vector), and with ``softflowd -r`` exporting NetFlow v9 to
+``nfcapd`` on loopback (its CPU seconds and peak RSS from wait4), and prints packets per CPU second,
+flow counts, peak RSS and the ratio to softflowd.
 
     .venv/bin/python bench/bench_flows.py [--packets 1000000] [--keep FILE]
 
@@ -85,11 +87,12 @@ def build_capture(out: Path, min_packets: int) -> int:
     return written
 
 
-def run_ours(path: Path, peer_timeouts: bool) -> dict[str, float]:
+def run_ours(path: Path, peer_timeouts: bool, vectorised: bool) -> dict[str, float]:
     """Meter ``path`` in this process (called in a child); return throughput and counts.
 
     ``peer_timeouts``: no timeouts at all, like ``softflowd -r`` (which only expires flows on the
     wall clock, so a 1-second replay ends every flow at EOF): the run for comparing flow counts.
+    ``vectorised``: the numpy path (agent.flows.vector) instead of the pure-Python loop.
     """
     sys.path.insert(0, str(ROOT))
     from agent.flows import FlowMeter, meter_pcap
@@ -104,7 +107,7 @@ def run_ours(path: Path, peer_timeouts: bool) -> dict[str, float]:
     cpu_started = time.process_time()
 
     def stream() -> Iterator[dict[str, Any]]:  # the agent hands batches to its spool, it keeps nothing
-        yield from meter_pcap(path, meter)
+        yield from meter_pcap(path, meter, vectorised=vectorised)
         yield from meter.flush()
 
     for event in stream():
@@ -123,8 +126,9 @@ def run_ours(path: Path, peer_timeouts: bool) -> dict[str, float]:
     }
 
 
-def _ours_in_child(capture: Path, peer_timeouts: bool) -> dict[str, float]:
+def _ours_in_child(capture: Path, peer_timeouts: bool, vectorised: bool) -> dict[str, float]:
     cmd = [sys.executable, __file__, "--ours", str(capture)] + (["--peer-timeouts"] if peer_timeouts else [])
+    cmd += [] if vectorised else ["--pure-python"]
     return dict(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
 
 
@@ -154,17 +158,17 @@ def run_softflowd(path: Path, workdir: Path) -> dict[str, float] | None:
     cmd = ["softflowd", "-r", str(path), "-n", f"127.0.0.1:{port}", "-v", "9", "-6", "-d", "-m", "1000000"]
     # "-c none": with a control socket, softflowd 1.1.0 -r blocks in accept() before reading anything
     cmd += [*timeouts, "-c", "none", "-p", str(workdir / "softflowd.pid")]
-    # GNU time reports softflowd's own CPU seconds and peak RSS (RUSAGE_CHILDREN would mix in ours)
-    timer = shutil.which("time") or "/usr/bin/time"
-    cmd = [timer, "-f", "SOFTFLOWD %U %S %M", *cmd]
+    # wait4 gives softflowd's own CPU seconds (microsecond resolution) and peak RSS
     started = time.perf_counter()
-    run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - started
-    stats = next((line.split()[1:] for line in run.stderr.splitlines() if line.startswith("SOFTFLOWD ")), None)
-    if stats is None:
-        raise SystemExit(f"softflowd failed: {run.stderr[-500:]}")
-    cpu = float(stats[0]) + float(stats[1])
-    rss_mb = int(stats[2]) / 1024
+    child.returncode = os.waitstatus_to_exitcode(status)
+    stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
+    if child.returncode != 0:
+        raise SystemExit(f"softflowd failed ({child.returncode}): {stderr[-500:]}")
+    cpu = usage.ru_utime + usage.ru_stime
+    rss_mb = usage.ru_maxrss / 1024
     time.sleep(1.0)
     nfcapd.terminate()
     nfcapd.wait(timeout=30)
@@ -178,7 +182,7 @@ def run_softflowd(path: Path, workdir: Path) -> dict[str, float] | None:
         "peak_rss_mb": rss_mb,
         "records": len(counts),
         "ip_packets": sum(counts),
-        "exit": run.returncode,
+        "exit": child.returncode,
     }
 
 
@@ -188,18 +192,21 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the built capture at this path")
     parser.add_argument("--ours", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--peer-timeouts", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pure-python", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ours:
-        print(json.dumps(run_ours(args.ours, args.peer_timeouts)))
+        print(json.dumps(run_ours(args.ours, args.peer_timeouts, vectorised=not args.pure_python)))
         return
     with tempfile.TemporaryDirectory(prefix="bench-flows-") as tmp:
         work = Path(tmp)
         capture = args.keep or work / "bench.pcap"
         total = build_capture(capture, args.packets)
         size_mb = capture.stat().st_size / 1e6
-        ours = _ours_in_child(capture, peer_timeouts=False)
-        ours_peer = _ours_in_child(capture, peer_timeouts=True)
+        # interleaved, so machine load hits every run alike
+        pure = _ours_in_child(capture, peer_timeouts=False, vectorised=False)
         peer = run_softflowd(capture, work)
+        ours = _ours_in_child(capture, peer_timeouts=False, vectorised=True)
+        ours_peer = _ours_in_child(capture, peer_timeouts=True, vectorised=True)
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
     load = os.getloadavg()[0]
@@ -217,16 +224,19 @@ def main() -> None:
             f"{flows!s:>7}{r['records']:>9.0f}{r['peak_rss_mb']:>7.0f}"
         )
 
-    row(f"agent.flows ({ACTIVE}/{IDLE}/{LINGER} s timeouts)", ours, ours["flows"])
-    row("agent.flows (no timeouts, as peer)", ours_peer, ours_peer["flows"])
+    row(f"pure Python ({ACTIVE}/{IDLE}/{LINGER} s timeouts)", pure, pure["flows"])
+    row(f"numpy ({ACTIVE}/{IDLE}/{LINGER} s timeouts)", ours, ours["flows"])
+    row("numpy (no timeouts, as peer)", ours_peer, ours_peer["flows"])
+    if pure["flows"] != ours["flows"] or pure["records"] != ours["records"]:
+        print(f"MISMATCH: pure Python and numpy paths disagree ({pure['flows']} vs {ours['flows']} flows)")
     if peer is None:
         print("softflowd/nfcapd/nfdump not installed: no peer comparison")
         return
     row("softflowd -r -v 9 -> nfcapd", peer, "-")
-    ratio = (total / ours["cpu_seconds"]) / (total / peer["cpu_seconds"])
-    print(f"ratio agent.flows / softflowd packets/s (CPU): {ratio:.2f}x (target >= 0.25x)")
-    print(f"CPU per packet: agent.flows {ours['cpu_seconds'] / total * 1e6:.2f} us, softflowd "
-          f"{peer['cpu_seconds'] / total * 1e6:.2f} us")  # fmt: skip
+    for name, r in (("pure Python", pure), ("numpy", ours)):
+        ratio = peer["cpu_seconds"] / r["cpu_seconds"]
+        print(f"ratio {name} / softflowd packets/s (CPU): {ratio:.2f}x (target >= 0.25x); CPU per packet "
+              f"{r['cpu_seconds'] / total * 1e6:.2f} us vs {peer['cpu_seconds'] / total * 1e6:.2f} us")  # fmt: skip
     print(f"unidirectional records: ours {ours_peer['records']:.0f} vs softflowd {peer['records']:.0f}")
     print(f"metadata events (DNS/TLS/HTTP) besides flows: {ours['metadata_events']:.0f}")
 

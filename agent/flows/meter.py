@@ -77,6 +77,8 @@ class FlowMeter:
         self.evicted = 0
         self._table: dict[tuple[Any, ...], list[Any]] = {}
         self._lookup = self._table.get
+        #: every live flow record once, in the order opened (the table holds each twice)
+        self._flows: dict[int, list[Any]] = {}
         self._active = 0
         self._ready: list[Event] = []
         self._fragments: dict[tuple[Any, ...], tuple[int, int, float]] = {}
@@ -298,11 +300,10 @@ class FlowMeter:
 
     def flush(self) -> list[Event]:
         """End every flow (end of input or shutdown) and return every event ready."""
-        for counters in list(self._table.values()):
-            flow = counters[_FLOW]
-            if counters is flow[_FWD]:
-                self._emit(flow, "end_of_input")
+        for flow in self._flows.values():
+            self._emit(flow, "end_of_input")
         self._table.clear()
+        self._flows.clear()
         self._active = 0
         self._fragments.clear()
         return self.drain()
@@ -332,7 +333,10 @@ class FlowMeter:
         flow[_FWD] = fwd
         flow[_REV] = rev
         self._table[key] = fwd
-        self._table[(proto, dst, src, dport, sport, vlan)] = rev
+        self._flows[id(flow)] = flow
+        reverse = (proto, dst, src, dport, sport, vlan)
+        if reverse != key:  # a LAND-style packet (same address and port both ends) is one direction
+            self._table[reverse] = rev
         self._active += 1
         return fwd
 
@@ -340,6 +344,7 @@ class FlowMeter:
         proto, src, dst, sport, dport, vlan = flow[_PROTO : _VLAN + 1]
         self._table.pop((proto, src, dst, sport, dport, vlan), None)
         self._table.pop((proto, dst, src, dport, sport, vlan), None)
+        del self._flows[id(flow)]
         self._active -= 1
 
     def _restart(self, ts: float, key: tuple[Any, ...], counters: list[Any]) -> list[Any]:
@@ -371,7 +376,7 @@ class FlowMeter:
         flow's orientation across its records; a flow that stops sending ends by idle timeout.
         """
         self._next_scan = now + self._scan_every
-        done = [c[3] for c in self._table.values() if c is c[3][9] and now - c[3][1] > c[3][2]]
+        done = [f for f in self._flows.values() if now - f[1] > f[2]]
         for flow in done:
             self._emit(flow, "closed" if flow[_FINS] else "idle_timeout")
             self._forget(flow)
@@ -380,7 +385,7 @@ class FlowMeter:
 
     def _evict_oldest(self) -> None:
         """The table is full: end the least recently seen tenth of it rather than grow unbounded."""
-        flows = sorted({id(c[_FLOW]): c[_FLOW] for c in self._table.values()}.values(), key=lambda f: f[_LAST])
+        flows = sorted(self._flows.values(), key=lambda f: f[_LAST])
         for flow in flows[: max(1, len(flows) // 10)]:
             self._emit(flow, "evicted")
             self._forget(flow)
