@@ -29,8 +29,8 @@ echo "checking the bundle against SHA256SUMS"
 
 pip="$prefix/bin/python -m pip --disable-pip-version-check --no-input"
 if [ "$role" = agent ]; then
-  # The base package only: pip picks its dependencies from the bundle (checked above).
-  $pip install --no-index --find-links "$here/wheelhouse/linux" soc-platform
+  # The agent and its accelerators: pip picks the dependencies from the bundle (checked above).
+  $pip install --no-index --find-links "$here/wheelhouse/linux" "soc-platform[fast,flows]"
 else
   # Exactly the locked wheels, each checked against its SHA-256.
   $pip install --no-index --find-links "$here/wheelhouse/linux" --require-hashes \

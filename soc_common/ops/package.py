@@ -70,7 +70,9 @@ def build_project_wheel(root: Path, dest: Path) -> Path:
 
 
 def download_linux(wheel: Path, dest: Path, python: str, *, agent_only: bool) -> None:
-    spec = str(wheel) if agent_only else f"{wheel}[server]"
+    # Agents get the optional accelerators too (orjson, numpy for pcap replay): offline, pip cannot
+    # fetch them later, and both are plain binary wheels.
+    spec = f"{wheel}[fast,flows]" if agent_only else f"{wheel}[server,fast,flows]"
     args = ["download", "--quiet", "--dest", str(dest), "--only-binary=:all:", "--implementation", "cp"]
     args += ["--python-version", python.replace(".", "")]
     for tag in MANYLINUX:

@@ -18,10 +18,9 @@ if _ROOT not in sys.path:
 from collector.ingest.admin import AdminCredentials, credentials_path  # noqa: E402
 from soc_api.app import create_app  # noqa: E402
 from soc_api.config import ApiConfig  # noqa: E402
-from soc_api.db.models import Site, User  # noqa: E402
 from soc_api.state import AppState  # noqa: E402
 from tests.collector.ingest_harness import Stack, start_stack  # noqa: E402
-from tests.helpers.api_world import USERS, Api, password_hash  # noqa: E402
+from tests.helpers.api_world import Api, seed_people  # noqa: E402
 
 
 @dataclass
@@ -74,13 +73,6 @@ def world(tmp_path: Path, stack: Stack, admin_key: str) -> Iterator[World]:
     app = create_app(api_config(tmp_path, stack, admin_key))
     state: AppState = app.state.soc
     api = Api(client=TestClient(app, base_url="https://testserver"), state=state)
-    with state.sessions.begin() as s:
-        s.add_all([Site(code="hn", name="Hà Nội"), Site(code="hcm", name="TP. Hồ Chí Minh")])
-        s.flush()
-        for name, (role, site) in USERS.items():
-            user = User(username=name, password_hash=password_hash(), role=role, site_scope=site, recovery_codes=[])
-            s.add(user)
-            s.flush()
-            api.user_ids[name] = user.id
+    seed_people(api)
     with api.client:
         yield World(stack, api, admin_key)

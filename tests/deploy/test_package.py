@@ -52,7 +52,7 @@ def test_bundle_layout_and_lock(agent_bundle: Path) -> None:
     lock = (agent_bundle / "requirements-linux.txt").read_text(encoding="utf-8")
     pinned = [line.split("==")[0] for line in lock.splitlines() if "==" in line]
     assert len(pinned) == len(wheels) and lock.count("--hash=sha256:") == len(wheels)
-    for required in ("pydantic", "typer", "cryptography", "psutil", "evtx", "scapy"):
+    for required in ("pydantic", "typer", "cryptography", "psutil", "evtx", "scapy", "orjson", "numpy"):
         assert required in pinned
     for server in SERVER_ONLY:
         assert server not in pinned

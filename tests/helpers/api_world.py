@@ -52,3 +52,20 @@ def make_config(db_url: str, tmp_path: Path, **security: object) -> ApiConfig:
 def password_hash() -> str:
     """One real argon2 hash of PASSWORD per test run (hashing costs ~0.5 s on two cores)."""
     return hash_password(PASSWORD)
+
+
+def seed_people(api: Api, *, sub_site: bool = False) -> None:
+    """The two provinces (and Quận 1 under Hà Nội with ``sub_site``) and one user per entry of USERS."""
+    from soc_api.db.models import Site, User
+
+    with api.state.sessions.begin() as s:
+        s.add_all([Site(code="hn", name="Hà Nội"), Site(code="hcm", name="TP. Hồ Chí Minh")])
+        s.flush()
+        if sub_site:
+            s.add(Site(code="hn-q1", name="Quận 1 (HN)", parent_code="hn"))
+            s.flush()
+        for name, (role, site) in USERS.items():
+            user = User(username=name, password_hash=password_hash(), role=role, site_scope=site, recovery_codes=[])
+            s.add(user)
+            s.flush()
+            api.user_ids[name] = user.id

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from soc_api.app import create_app
 from soc_api.config import ApiConfig
-from soc_api.db.models import Site, User
 from soc_api.services.alert_sink import DatabaseAlertSink
 from soc_api.state import AppState
 
@@ -21,7 +20,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from tests.helpers.alerts import make_alert  # noqa: E402
-from tests.helpers.api_world import USERS, Api, password_hash  # noqa: E402
+from tests.helpers.api_world import Api, seed_people  # noqa: E402
 from tests.helpers.db_fixtures import db_url  # noqa: E402
 from tests.web.web_world import Web  # noqa: E402
 
@@ -60,14 +59,7 @@ def web(db_url: str, tmp_path: Path) -> Iterator[Web]:
     app = create_app(make_config(db_url, tmp_path))
     state: AppState = app.state.soc
     api = Api(client=TestClient(app, base_url="https://testserver"), state=state)
-    with state.sessions.begin() as s:
-        s.add_all([Site(code="hn", name="Hà Nội"), Site(code="hcm", name="TP. Hồ Chí Minh")])
-        s.flush()
-        for name, (role, site) in USERS.items():
-            user = User(username=name, password_hash=password_hash(), role=role, site_scope=site, recovery_codes=[])
-            s.add(user)
-            s.flush()
-            api.user_ids[name] = user.id
+    seed_people(api)
     sink = DatabaseAlertSink(state.sessions)
     hn = make_alert(1, site="hn", host_name="pc-hn")
     hcm = make_alert(2, site="hcm", host_name="pc-hcm", techniques=["T1059.001"], severity="critical")
