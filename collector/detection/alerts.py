@@ -9,21 +9,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Re-exported: callers have long imported these from here.
-from collector.detection.event_facts import event_id_of, event_time, first_value, host_of, user_of
+from collector.detection.event_facts import (
+    KEY_FIELDS,
+    PathTrie,
+    event_id_of,
+    event_time,
+    first_value,
+    host_of,
+    user_of,
+)
 from collector.detection.specs import RuleMeta
 from soc_common.alert import Alert
 
-# Fields copied into Alert.events (bounded): enough to triage without opening the event store.
-KEY_FIELDS = (
-    "@timestamp", "event.id", "event.code", "event.action", "event.dataset", "event.outcome",
-    "host.name", "host.hostname", "winlog.computer_name", "winlog.channel",
-    "user.name", "user.effective.name", "source.ip", "source.port", "destination.ip", "destination.port",
-    "process.name", "process.executable", "process.command_line", "process.parent.executable",
-    "winlog.event_data.Image", "winlog.event_data.CommandLine", "winlog.event_data.ParentImage",
-    "winlog.event_data.TargetUserName", "winlog.event_data.ServiceName", "winlog.event_data.ImagePath",
-    "url.original", "dns.question.name", "message",
-    "soc.site", "soc.zone", "soc.system_id",
-)  # fmt: skip
 MAX_FIELD_CHARS = 1024
 MAX_EVENTS_PER_ALERT = 20
 
@@ -55,46 +52,7 @@ def attack_from_tags(tags: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(tactics)), list(dict.fromkeys(techniques))
 
 
-class _PathTrie:
-    """The KEY_FIELDS paths as a tree, so one walk of an event reads them all.
-
-    Same answers as ``soc_common.ecs.get`` per path (a flat key holding the rest of a dotted name
-    counts too), without splitting 31 paths and re-walking shared prefixes for every alert.
-    """
-
-    def __init__(self, paths: Sequence[str]) -> None:
-        self.leaf: str | None = None  # the path that ends at this node
-        self.children: dict[str, _PathTrie] = {}
-        self.rests: list[tuple[str, str]] = []  # (dotted rest from this node on, path) below here
-        for path in paths:
-            self._add(path.split("."), 0, path)
-
-    def _add(self, parts: list[str], depth: int, path: str) -> None:
-        child = self.children.get(parts[depth])
-        if child is None:
-            child = self.children[parts[depth]] = _PathTrie(())
-        child.rests.append((".".join(parts[depth:]), path))
-        if depth + 1 == len(parts):
-            child.leaf = path
-        else:
-            child._add(parts, depth + 1, path)
-
-    def collect(self, node: Mapping[str, Any], out: dict[str, Any]) -> None:
-        for part, child in self.children.items():
-            if part in node:
-                value = node[part]
-                if child.leaf is not None and value is not None:
-                    out[child.leaf] = value
-                if child.children and isinstance(value, Mapping):
-                    child.collect(value, out)
-            else:
-                for rest, path in child.rests:
-                    value = node.get(rest)
-                    if value is not None:
-                        out[path] = value
-
-
-_KEY_TRIE = _PathTrie(KEY_FIELDS)
+_KEY_TRIE = PathTrie(KEY_FIELDS)
 
 
 def key_fields(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.detection.event_facts import alert_projection
 from collector.detection.eventview import FieldValue
 from collector.detection.specs import CorrelationSpec
 
@@ -32,7 +33,7 @@ class _Entry:
     rule_id: str
     value: str | None
     event_id: str
-    event: Mapping[str, Any]
+    event: Mapping[str, Any] | None  # None once MAX_KEPT_EVENTS newer entries follow (see feed)
 
 
 @dataclass
@@ -109,7 +110,12 @@ class CorrelationState:
         if ts < horizon:
             return None  # arrived after its window had passed
         value = _text(raw.get(self._field(spec.value_field, rule_id))) if spec.value_field else None
-        entries.append(_Entry(ts, rule_id, value, event_id, event))
+        entries.append(_Entry(ts, rule_id, value, event_id, alert_projection(event)))
+        if len(entries) > MAX_KEPT_EVENTS:
+            # Only the newest MAX_KEPT_EVENTS documents can end up in a firing: drop the older ones'
+            # (a few KB each). Holding every matching document for the whole timespan grew the
+            # collector by ~300 MiB under a steady stream of failed logons (10-minute windows).
+            entries[-MAX_KEPT_EVENTS - 1].event = None
         if len(entries) > self.max_entries:
             entries.popleft()
             self.stats.dropped_entries += 1
@@ -134,7 +140,8 @@ class CorrelationState:
         if spec.value_field:
             explanation["field"] = spec.value_field
         group.entries = deque()
-        return Firing(spec, group_key, [e.event for e in kept], [e.event_id for e in kept], explanation)
+        documents = [e.event for e in kept if e.event is not None]  # out-of-order rebuilds can shift a few
+        return Firing(spec, group_key, documents, [e.event_id for e in kept], explanation)
 
     def _observed(self, entries: deque[_Entry]) -> int | None:
         """The observed count if the condition holds, else None."""

@@ -8,11 +8,23 @@ detection worker about a tenth of a second.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from soc_common.ecs import get, parse_ts, stable_event_id
+from soc_common.ecs import get, parse_ts, put, stable_event_id
+
+# Fields copied into Alert.events (bounded): enough to triage without opening the event store.
+KEY_FIELDS = (
+    "@timestamp", "event.id", "event.code", "event.action", "event.dataset", "event.outcome",
+    "host.name", "host.hostname", "winlog.computer_name", "winlog.channel",
+    "user.name", "user.effective.name", "source.ip", "source.port", "destination.ip", "destination.port",
+    "process.name", "process.executable", "process.command_line", "process.parent.executable",
+    "winlog.event_data.Image", "winlog.event_data.CommandLine", "winlog.event_data.ParentImage",
+    "winlog.event_data.TargetUserName", "winlog.event_data.ServiceName", "winlog.event_data.ImagePath",
+    "url.original", "dns.question.name", "message",
+    "soc.site", "soc.zone", "soc.system_id",
+)  # fmt: skip
 
 
 def first_value(event: Mapping[str, Any], *paths: str) -> str | None:
@@ -52,3 +64,60 @@ def event_time(event: Mapping[str, Any]) -> datetime | None:
         return parse_ts(value)
     except (ValueError, TypeError, OverflowError, OSError):
         return None
+
+
+class PathTrie:
+    """Dotted paths as a tree, so one walk of an event reads them all.
+
+    Same answers as ``soc_common.ecs.get`` per path (a flat key holding the rest of a dotted name
+    counts too), without splitting 31 paths and re-walking shared prefixes for every alert.
+    """
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.leaf: str | None = None  # the path that ends at this node
+        self.children: dict[str, PathTrie] = {}
+        self.rests: list[tuple[str, str]] = []  # (dotted rest from this node on, path) below here
+        for path in paths:
+            self._add(path.split("."), 0, path)
+
+    def _add(self, parts: list[str], depth: int, path: str) -> None:
+        child = self.children.get(parts[depth])
+        if child is None:
+            child = self.children[parts[depth]] = PathTrie(())
+        child.rests.append((".".join(parts[depth:]), path))
+        if depth + 1 == len(parts):
+            child.leaf = path
+        else:
+            child._add(parts, depth + 1, path)
+
+    def collect(self, node: Mapping[str, Any], out: dict[str, Any]) -> None:
+        for part, child in self.children.items():
+            if part in node:
+                value = node[part]
+                if child.leaf is not None and value is not None:
+                    out[child.leaf] = value
+                if child.children and isinstance(value, Mapping):
+                    child.collect(value, out)
+            else:
+                for rest, path in child.rests:
+                    value = node.get(rest)
+                    if value is not None:
+                        out[path] = value
+
+
+# What an alert reads off its events: the key fields and the fall-backs of host_of/user_of.
+_PROJECTION = PathTrie((*KEY_FIELDS, "winlog.event_data.SubjectUserName"))
+
+
+def alert_projection(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of an event that an alert built from it can use, as a (small) nested document.
+
+    Correlation windows keep this instead of whole documents: a window holds every matching event
+    of its timespan (minutes of flows or logons), and whole documents cost a few KB each.
+    """
+    found: dict[str, Any] = {}
+    _PROJECTION.collect(event, found)
+    out: dict[str, Any] = {}
+    for path, value in found.items():
+        put(out, path, value)
+    return out

@@ -115,6 +115,12 @@ _SCAN_MIN_ROWS = 20_000
 _SPAN_CACHE = 256
 _BACKFILL_CHUNK = 20_000
 _ID_CHUNK = 500
+# Page cache per connection. The writer's cache holds the index pages every batch dirties, so it is
+# kept large; readers are one per thread (the API and /health answer on a thread per request, and
+# a few threads live long), and each reader's cache fills up to its limit with what it read and
+# stays allocated as long as the connection: 64 MiB per reader added up to hundreds of MiB.
+WRITER_CACHE_KIB = 64 * 1024
+READER_CACHE_KIB = 8 * 1024
 
 
 def _declaration(column: str) -> str:
@@ -352,14 +358,14 @@ class SqliteEventStore(EventStore):
 
     # -- connections -------------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, cache_kib: int = WRITER_CACHE_KIB) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path, timeout=30.0, isolation_level=None, check_same_thread=False, cached_statements=256
         )
         conn.execute("PRAGMA page_size = 16384")  # only effective on a new file; fewer, wider pages
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache per connection
+        conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")  # negative: KiB, not pages
         conn.execute("PRAGMA temp_store = MEMORY")
         return conn
 
@@ -369,7 +375,7 @@ class SqliteEventStore(EventStore):
         reader: _Reader | None = getattr(self._local, "reader", None)
         if reader is None:
             try:
-                reader = _Reader(self._connect())
+                reader = _Reader(self._connect(READER_CACHE_KIB))
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: {exc}") from exc
             self._local.reader = reader
