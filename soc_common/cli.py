@@ -18,7 +18,6 @@ from typing import Any, cast
 import typer
 
 from soc_common import __version__
-from soc_common.config import ConfigError
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -147,10 +146,38 @@ def _root(
     """SOC platform: agent, collector, detection, SOC API."""
 
 
+def _fast_hunt(argv: list[str]) -> int | None:
+    """``soc hunt`` without Typer when the command line is a plain one (see
+    :mod:`collector.detection.hunt_argv`); None to take the normal path (help, errors, missing extra)."""
+    if not argv or argv[0] != "hunt":
+        return None
+    try:
+        from collector.detection.hunt_argv import run_from_argv
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] in _OWN:
+            raise
+        return None
+    return run_from_argv(argv[1:])
+
+
 def main() -> None:
-    _register(_target(sys.argv[1:]) or "")
+    target = _target(sys.argv[1:])
+    code = _fast_hunt(sys.argv[1:]) if target == "hunt" else None
+    if code is not None:
+        sys.exit(code)
+    _register(target or "")
     try:
         app(prog_name="soc")
-    except ConfigError as exc:
+    except Exception as exc:
+        if not _is_config_error(exc):
+            raise
         typer.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+def _is_config_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a :class:`~soc_common.config.ConfigError`, without importing the config
+    module (pydantic, ~0.1 s) for commands that never load configuration, e.g. ``soc hunt``: if it
+    was never imported, nothing can have raised its error."""
+    config = sys.modules.get("soc_common.config")
+    return config is not None and isinstance(exc, config.ConfigError)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.detection.event_facts import alert_projection
+from collector.detection.event_facts import alert_projection, expand_projection
 from collector.detection.eventview import FieldValue
 from collector.detection.specs import CorrelationSpec
 
@@ -140,7 +140,8 @@ class CorrelationState:
         if spec.value_field:
             explanation["field"] = spec.value_field
         group.entries = deque()
-        documents = [e.event for e in kept if e.event is not None]  # out-of-order rebuilds can shift a few
+        # out-of-order rebuilds can shift a few
+        documents: list[Mapping[str, Any]] = [expand_projection(e.event) for e in kept if e.event is not None]
         return Firing(spec, group_key, documents, [e.event_id for e in kept], explanation)
 
     def _observed(self, entries: deque[_Entry]) -> int | None:

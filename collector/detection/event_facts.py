@@ -110,14 +110,21 @@ _PROJECTION = PathTrie((*KEY_FIELDS, "winlog.event_data.SubjectUserName"))
 
 
 def alert_projection(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of an event that an alert built from it can use, as a (small) nested document.
+    """The part of an event that an alert built from it can use, flat (dotted path -> value).
 
     Correlation windows keep this instead of whole documents: a window holds every matching event
-    of its timespan (minutes of flows or logons), and whole documents cost a few KB each.
+    of its timespan (minutes of flows or logons), and whole documents cost a few KB each. Flat, the
+    keys are the shared path constants, so an entry costs one small dict; :func:`expand_projection`
+    makes the document again when a correlation fires.
     """
     found: dict[str, Any] = {}
     _PROJECTION.collect(event, found)
+    return found
+
+
+def expand_projection(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested document of an :func:`alert_projection`."""
     out: dict[str, Any] = {}
-    for path, value in found.items():
+    for path, value in flat.items():
         put(out, path, value)
     return out

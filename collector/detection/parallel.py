@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,12 @@ from typing import Any
 from collector.detection.engine import DetectionEngine
 from collector.detection.hunt_inputs import InputStats, Sourced, input_files, read_inputs
 
-#: Below this much input, starting workers costs more than it saves.
-MIN_PARALLEL_BYTES = 4 * 1024 * 1024
+#: ``--workers 0`` forks only when the input left is estimated at this much CPU work: a worker
+#: costs ~0.15 s of CPU (start, copy-on-write faults, sending matches back) and ~30-50 MiB, which
+#: the sample set (~1 s of work, 7,860 events) never earns back; 100,000 events (~12 s) do.
+MIN_PARALLEL_SECONDS = 2.0
+#: ... estimated from the bytes/CPU-second rate of the files matched so far, once this much is done.
+MIN_MEASURED_SECONDS = 0.2
 BATCHES_PER_WORKER = 8
 MAX_BATCH_FILES = 256
 
@@ -59,12 +64,9 @@ def _size(path: Path) -> int:
 
 
 def worker_count(requested: int, files: Sequence[Path]) -> int:
-    """Workers to use: ``requested`` (0 = one per core when the input is big enough to pay)."""
-    if requested > 0:
-        return min(requested, max(len(files), 1))
-    if len(files) < 2 or sum(_size(p) for p in files) < MIN_PARALLEL_BYTES:
-        return 1
-    return min(os.cpu_count() or 1, len(files))
+    """Workers to use from the start: ``requested``, or 1 when it is 0 (automatic: see
+    :func:`match_inputs`) or there is a single file."""
+    return min(requested, len(files)) if requested > 1 else 1
 
 
 def batches(files: Sequence[Path], workers: int) -> list[list[tuple[int, str]]]:
@@ -97,9 +99,16 @@ def _work_batch(batch: list[tuple[int, str]]) -> list[_FileResult]:
 
 
 def match_files(
-    engine: DetectionEngine, files: Sequence[Path], stats: InputStats, workers: int
+    engine: DetectionEngine,
+    files: Sequence[Path],
+    stats: InputStats,
+    workers: int,
+    *,
+    here: Sequence[Path] = (),
 ) -> Iterator[tuple[Sourced, list[int]]]:
-    """Every matching event of ``files`` with its rule numbers, in input order, across ``workers``."""
+    """Every matching event of ``here`` then ``files`` with its rule numbers, in input order:
+    ``files`` across ``workers`` processes, ``here`` (the files before them) in this process
+    meanwhile, so a machine's last core is used without a worker's memory."""
     global _ENGINE
     _ENGINE = engine
     pending: dict[int, _FileResult] = {}
@@ -108,7 +117,10 @@ def match_files(
     gc.freeze()  # workers' collections then never touch (so never copy) the engine's pages
     try:
         with context.Pool(workers) as pool:
-            for results in pool.imap_unordered(_work_batch, batches(files, workers)):
+            # Tasks are handed out by the pool's own thread from now on, while this process matches.
+            arriving = pool.imap_unordered(_work_batch, batches(files, workers))
+            yield from _match_here(engine, here, stats)
+            for results in arriving:
                 for result in results:
                     pending[result.position] = result
                 while next_position in pending:
@@ -131,16 +143,85 @@ def _merge(engine: DetectionEngine, stats: InputStats, result: _FileResult) -> N
     engine.stats.rule_errors += result.rule_errors
 
 
+def _match_here(
+    engine: DetectionEngine, files: Sequence[Path], stats: InputStats
+) -> Iterator[tuple[Sourced, list[int]]]:
+    for item in read_inputs(files, stats):
+        matched = engine.match(item.event)
+        if matched:
+            yield item, matched
+
+
+def _split(sizes: Sequence[int], share: float) -> int:
+    """How many leading files (of these ``sizes``) make up ``share`` of their bytes."""
+    target = sum(sizes) * share
+    total = 0
+    for i, size in enumerate(sizes):
+        if total + size / 2 > target:
+            return i
+        total += size
+    return len(sizes)
+
+
+def own_share(match_rate: float, output_rate: float, helpers: int) -> float:
+    """The part of the input this process should match itself while ``helpers`` workers match
+    the rest, so all finish together: it alone also writes every match and keeps correlation
+    state (``output_rate``, CPU per input byte, against ``match_rate`` for matching), so
+    ``s * match + output = (1 - s) * match / helpers``. Never negative."""
+    if match_rate <= 0:
+        return 0.0
+    return max((match_rate - output_rate * helpers) / (match_rate * (helpers + 1)), 0.0)
+
+
+def needed_seconds(cores: int) -> float:
+    """:data:`MIN_PARALLEL_SECONDS` over the share of a core that is free (1-minute load average):
+    on a machine whose cores are busy a worker gains little and still costs its start and memory
+    (on the sample set with no free core, forking cost 0.27 s of CPU and took nothing off)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average on this platform
+        return MIN_PARALLEL_SECONDS
+    return MIN_PARALLEL_SECONDS / min(max(cores - load, 0.25), 1.0)
+
+
 def match_inputs(
     engine: DetectionEngine, inputs: Sequence[Path], stats: InputStats, workers: int = 0
 ) -> Iterator[tuple[Sourced, list[int]]]:
-    """Matching events of all inputs in order: in this process, or over worker processes."""
+    """Matching events of all inputs in order: in this process, or over worker processes.
+
+    ``workers`` 0 decides by measured work: files are matched here, one by one, until the rates
+    so far (CPU per byte for matching, and for what the caller does with matches) say the files
+    left hold at least :data:`MIN_PARALLEL_SECONDS` of matching. Then one worker per other core
+    takes the last files while this process matches the first ones, as many as leave it done
+    with them and with the output when the workers are done. Small inputs never fork; the answer
+    is the same either way.
+    """
     files = list(input_files(inputs))
     count = worker_count(workers, files)
-    if count <= 1:
-        for item in read_inputs(files, stats):
-            matched = engine.match(item.event)
-            if matched:
-                yield item, matched
+    if count > 1:
+        yield from match_files(engine, files, stats, count)
         return
-    yield from match_files(engine, files, stats, count)
+    cores = os.cpu_count() or 1
+    automatic = workers == 0 and cores > 1
+    sizes = [_size(p) for p in files] if automatic else []
+    left = sum(sizes)
+    done = 0
+    output = 0.0  # CPU the caller spent on the matches yielded so far
+    started = time.process_time()
+    for i, path in enumerate(files):
+        for found in _match_here(engine, [path], stats):
+            before = time.process_time()
+            yield found
+            output += time.process_time() - before
+        if not automatic:
+            continue
+        done += sizes[i]
+        left -= sizes[i]
+        spent = time.process_time() - started
+        rest = files[i + 1 :]
+        match_rate = (spent - output) / max(done, 1)
+        if len(rest) > 1 and spent >= MIN_MEASURED_SECONDS and left * match_rate >= needed_seconds(cores):
+            helpers = min(cores - 1, len(rest) - 1)
+            mine = min(_split(sizes[i + 1 :], own_share(match_rate, output / max(done, 1), helpers)), len(rest) - 1)
+            yield from match_files(engine, rest[mine:], stats, helpers, here=rest[:mine])
+            return

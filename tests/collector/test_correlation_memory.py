@@ -38,7 +38,7 @@ def test_only_the_newest_documents_stay_in_a_window() -> None:
     assert len(group.entries) == 500  # every match still counts
     held = [e for e in group.entries if e.event is not None]
     assert len(held) == MAX_KEPT_EVENTS
-    assert [e.event["event"]["id"] for e in held if e.event] == [f"id{i}" for i in range(500 - MAX_KEPT_EVENTS, 500)]
+    assert [e.event["event.id"] for e in held if e.event] == [f"id{i}" for i in range(500 - MAX_KEPT_EVENTS, 500)]
 
 
 def test_a_firing_still_carries_the_newest_documents() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from agent.windows.evtx_file import read_evtx_files
 from collector.detection.alerts import build_alert
-from collector.detection.event_facts import alert_projection
+from collector.detection.event_facts import alert_projection, expand_projection
 from collector.detection.specs import RuleMeta
 
 SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "evtx-attack-samples"
@@ -26,7 +26,7 @@ def test_alerts_from_projections_equal_alerts_from_documents() -> None:
     for i in range(0, len(events) - 3, 3):
         window = events[i : i + 3]
         whole = build_alert(meta, window, source="correlation", group_key="g", event_ids=["a", "b", "c"])
-        projected = [alert_projection(e) for e in window]
+        projected = [expand_projection(alert_projection(e)) for e in window]
         small = build_alert(meta, projected, source="correlation", group_key="g", event_ids=["a", "b", "c"])
         keep = {"detected_at"}
         assert whole.model_dump(exclude=keep) == small.model_dump(exclude=keep)
