@@ -18,6 +18,7 @@ from typing import Any, cast
 import typer
 
 from soc_common import __version__
+from soc_common.entry import OWN_PACKAGES, fast_hunt
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -69,7 +70,7 @@ def _missing(name: str, extra: str, error: ImportError) -> typer.Typer:
     return stub
 
 
-_OWN = ("soc_common", "agent", "collector", "soc_api")
+_OWN = OWN_PACKAGES
 
 
 def _import(module: str, attr: str) -> object:
@@ -146,23 +147,9 @@ def _root(
     """SOC platform: agent, collector, detection, SOC API."""
 
 
-def _fast_hunt(argv: list[str]) -> int | None:
-    """``soc hunt`` without Typer when the command line is a plain one (see
-    :mod:`collector.detection.hunt_argv`); None to take the normal path (help, errors, missing extra)."""
-    if not argv or argv[0] != "hunt":
-        return None
-    try:
-        from collector.detection.hunt_argv import run_from_argv
-    except ImportError as exc:
-        if exc.name and exc.name.split(".")[0] in _OWN:
-            raise
-        return None
-    return run_from_argv(argv[1:])
-
-
 def main() -> None:
     target = _target(sys.argv[1:])
-    code = _fast_hunt(sys.argv[1:]) if target == "hunt" else None
+    code = fast_hunt(sys.argv[1:]) if target == "hunt" else None
     if code is not None:
         sys.exit(code)
     _register(target or "")

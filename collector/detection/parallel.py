@@ -21,9 +21,15 @@ from collector.detection.engine import DetectionEngine
 from collector.detection.hunt_inputs import InputStats, Sourced, input_files, read_inputs
 
 #: ``--workers 0`` forks only when the input left is estimated at this much CPU work: a worker
-#: costs ~0.15 s of CPU (start, copy-on-write faults, sending matches back) and ~30-50 MiB, which
-#: the sample set (~1 s of work, 7,860 events) never earns back; 100,000 events (~12 s) do.
-MIN_PARALLEL_SECONDS = 2.0
+#: costs ~0.15 s of CPU (start, copy-on-write faults, sending matches back) and ~10-50 MiB, which
+#: pays from about half a second of work on when a core is free; with no free core the bar rises
+#: (see :func:`needed_seconds`) and small inputs stay in one process.
+MIN_PARALLEL_SECONDS = 0.5
+#: With half a core or more free (the load average also counts a hunt that just finished), inputs
+#: of this size or more are spread over the cores from the start
+#: (measured on the sample set, 20 MiB of EVTX: 1.15 s -> 0.90 s wall, tree PSS 60 -> 117 MiB);
+#: otherwise the measured policy in :func:`match_inputs` decides.
+MIN_SPREAD_BYTES = 16 << 20
 #: ... estimated from the bytes/CPU-second rate of the files matched so far, once this much is done.
 MIN_MEASURED_SECONDS = 0.2
 BATCHES_PER_WORKER = 8
@@ -173,6 +179,14 @@ def own_share(match_rate: float, output_rate: float, helpers: int) -> float:
     return max((match_rate - output_rate * helpers) / (match_rate * (helpers + 1)), 0.0)
 
 
+def free_cores(cores: int) -> float:
+    """Cores the 1-minute load average leaves free (all of them where there is no load average)."""
+    try:
+        return cores - os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average on this platform
+        return float(cores)
+
+
 def needed_seconds(cores: int) -> float:
     """:data:`MIN_PARALLEL_SECONDS` over the share of a core that is free (1-minute load average):
     on a machine whose cores are busy a worker gains little and still costs its start and memory
@@ -189,21 +203,25 @@ def match_inputs(
 ) -> Iterator[tuple[Sourced, list[int]]]:
     """Matching events of all inputs in order: in this process, or over worker processes.
 
-    ``workers`` 0 decides by measured work: files are matched here, one by one, until the rates
-    so far (CPU per byte for matching, and for what the caller does with matches) say the files
-    left hold at least :data:`MIN_PARALLEL_SECONDS` of matching. Then one worker per other core
-    takes the last files while this process matches the first ones, as many as leave it done
-    with them and with the output when the workers are done. Small inputs never fork; the answer
+    ``workers`` 0 spreads an input of :data:`MIN_SPREAD_BYTES` or more over the cores at once when
+    half a core or more is free. Otherwise it decides by measured work: files are matched here, one
+    by one, until the rates so far (CPU per byte for matching, and for what the caller does with
+    matches) say the files left hold at least :data:`MIN_PARALLEL_SECONDS` of matching. Then one
+    worker per other core takes the last files while this process matches the first ones, as many
+    as leave it done with them and with the output when the workers are done. Small inputs never
+    fork; the answer
     is the same either way.
     """
     files = list(input_files(inputs))
     count = worker_count(workers, files)
-    if count > 1:
-        yield from match_files(engine, files, stats, count)
-        return
     cores = os.cpu_count() or 1
     automatic = workers == 0 and cores > 1
     sizes = [_size(p) for p in files] if automatic else []
+    if automatic and len(files) > 1 and sum(sizes) >= MIN_SPREAD_BYTES and free_cores(cores) >= 0.5:
+        count = min(cores, len(files))  # cores are free and there is work enough: spread it at once
+    if count > 1:
+        yield from match_files(engine, files, stats, count)
+        return
     left = sum(sizes)
     done = 0
     output = 0.0  # CPU the caller spent on the matches yielded so far
