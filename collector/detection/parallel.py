@@ -209,8 +209,7 @@ def match_inputs(
     matches) say the files left hold at least :data:`MIN_PARALLEL_SECONDS` of matching. Then one
     worker per other core takes the last files while this process matches the first ones, as many
     as leave it done with them and with the output when the workers are done. Small inputs never
-    fork; the answer
-    is the same either way.
+    fork; the answer is the same either way.
     """
     files = list(input_files(inputs))
     count = worker_count(workers, files)
