@@ -29,7 +29,7 @@ from soc_api.kpi import routers as kpi_routes
 from soc_api.notifications import routers as notifications_routes
 from soc_api.reminders import routers as reminders_routes
 from soc_api.reports import routers as reports_routes
-from soc_api.routers import alerts, audit, auth, detectors, health, suppressions, users
+from soc_api.routers import alerts, audit, auth, detectors, health, metrics, suppressions, users
 from soc_api.services.auth import SecretBox
 from soc_api.services.tokens import TokenSigner
 from soc_api.state import AppState
@@ -145,6 +145,7 @@ def create_app(config: ApiConfig, *, migrate: bool = True) -> FastAPI:
     ):
         app.include_router(router)
     web.install(app)  # pages, /static
+    metrics.install(app, state.sessions)  # outermost middleware: times every request, refusals included
     return app
 
 

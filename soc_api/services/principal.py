@@ -25,11 +25,12 @@ NOTIFICATIONS_MANAGE = "notifications:manage"  # outbox view and retry
 HANDOVER_READ = "handover:read"  # hand-over outbox and receipts
 HANDOVER_BUILD = "handover:build"  # build packages on demand, re-queue
 TAXII_READ = "taxii:read"  # the central centre pulling STIX over TAXII (an API-key scope)
+METRICS_READ = "metrics:read"  # Prometheus scraping /metrics (an API-key scope)
 ALL_PERMISSIONS = frozenset(
     {
         ALERTS_READ, ALERTS_TRIAGE, ALERTS_COMMENT, AUDIT_READ, USERS_MANAGE, SYSTEMS_READ,
         INCIDENTS_READ, INCIDENTS_MANAGE, INCIDENTS_REPORT, SUPPRESSIONS_MANAGE, NOTIFICATIONS_MANAGE,
-        HANDOVER_READ, HANDOVER_BUILD, TAXII_READ,
+        HANDOVER_READ, HANDOVER_BUILD, TAXII_READ, METRICS_READ,
     }
 )  # fmt: skip
 
