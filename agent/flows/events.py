@@ -73,13 +73,8 @@ def tcp_flag_names(flags: int) -> list[str]:
     return list(_FLAG_NAMES[flags & 0xFF])
 
 
-def _endpoints(event: Event, proto: int, src: bytes, dst: bytes, sport: int, dport: int, vlan: int, cid: str) -> None:
-    sip, dip = ip_text(src), ip_text(dst)
-    event["source"] = {"ip": sip}
-    event["destination"] = {"ip": dip}
-    if proto in _WITH_PORTS:
-        event["source"]["port"] = sport
-        event["destination"]["port"] = dport
+def _network(proto: int, src: bytes, cid: str, vlan: int | None) -> dict[str, Any]:
+    """ECS ``network`` of a flow or a packet: transport, IANA number, IP version, Community ID, VLAN."""
     network: dict[str, Any] = {
         "transport": TRANSPORTS.get(proto, str(proto)),
         "iana_number": str(proto),
@@ -88,6 +83,17 @@ def _endpoints(event: Event, proto: int, src: bytes, dst: bytes, sport: int, dpo
     }
     if vlan:
         network["vlan"] = {"id": str(vlan)}
+    return network
+
+
+def _endpoints(event: Event, proto: int, src: bytes, dst: bytes, sport: int, dport: int, vlan: int, cid: str) -> None:
+    sip, dip = ip_text(src), ip_text(dst)
+    event["source"] = {"ip": sip}
+    event["destination"] = {"ip": dip}
+    if proto in _WITH_PORTS:
+        event["source"]["port"] = sport
+        event["destination"]["port"] = dport
+    network = _network(proto, src, cid, vlan)
     event["network"] = network
     event["related"] = {"ip": [sip] if sip == dip else [sip, dip]}
 
@@ -122,14 +128,7 @@ def flow_event(
         destination["port"] = dport
     source["packets"], source["bytes"] = fwd[0], fwd[1]
     destination["packets"], destination["bytes"] = rev[0], rev[1]
-    network: dict[str, Any] = {
-        "transport": TRANSPORTS.get(proto, str(proto)),
-        "iana_number": str(proto),
-        "type": "ipv4" if len(src) == 4 else "ipv6",
-        "community_id": cid,
-    }
-    if vlan:
-        network["vlan"] = {"id": str(vlan)}
+    network = _network(proto, src, cid, vlan)
     network["packets"] = fwd[0] + rev[0]
     network["bytes"] = fwd[1] + rev[1]
     if proto == TCP:
