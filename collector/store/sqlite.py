@@ -38,7 +38,7 @@ import re
 import sqlite3
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -316,8 +316,7 @@ class SqliteEventStore(EventStore):
         missing = [column for column in PROMOTED_COLUMNS.values() if column not in present]
         if not missing:
             return
-        self._writer.execute("BEGIN IMMEDIATE")  # the columns and their legacy mark, or neither
-        try:
+        with self._write_transaction():  # the columns and their legacy mark, or neither
             top = self._writer.execute("SELECT MAX(rowid) FROM events").fetchone()[0]
             for column in missing:
                 self._writer.execute(f"ALTER TABLE events ADD COLUMN {_declaration(column)}")
@@ -325,12 +324,19 @@ class SqliteEventStore(EventStore):
                 legacy = self._stored_legacy()
                 legacy.update({column: int(top) + 1 for column in missing})
                 self._save_legacy(legacy)
+        log.info("%s: added columns %s; older rows are read through their JSON", self.path, missing)
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` on the writer; any failure rolls the whole of it back."""
+        self._writer.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             self._writer.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("ROLLBACK")
             raise
-        log.info("%s: added columns %s; older rows are read through their JSON", self.path, missing)
 
     def _stored_legacy(self) -> dict[str, int]:
         row = self._writer.execute("SELECT value FROM meta WHERE key = ?", (_LEGACY_KEY,)).fetchone()
@@ -435,15 +441,9 @@ class SqliteEventStore(EventStore):
     def _run_jobs(self, jobs: list[_Job]) -> None:
         """One transaction for ``jobs``; on any failure every job in it fails (none is half-stored)."""
         try:
-            self._writer.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write_transaction():
                 for job in jobs:
                     job.stored = self._writer.executemany(_INSERT, job.rows).rowcount
-                self._writer.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    self._writer.execute("ROLLBACK")
-                raise
         except BaseException as exc:
             for job in jobs:
                 job.error, job.stored = exc, 0
@@ -640,8 +640,7 @@ class SqliteEventStore(EventStore):
                 sets = ", ".join(f"{c} = CASE WHEN {composite} THEN NULL ELSE json_extract(doc, ?) END" for c in names)
                 odd = " OR ".join(composite for _ in names)
                 try:
-                    self._writer.execute("BEGIN IMMEDIATE")
-                    try:
+                    with self._write_transaction():
                         updated = self._writer.execute(
                             f"UPDATE events SET {sets}, irregular = CASE WHEN irregular = 1 OR {odd} THEN 1 ELSE 0 END "
                             "WHERE rowid >= ? AND rowid < ?",
@@ -651,11 +650,6 @@ class SqliteEventStore(EventStore):
                         oldest = self._writer.execute("SELECT MIN(rowid) FROM events").fetchone()[0]
                         legacy = {c: at for c, at in legacy.items() if oldest is not None and oldest < at}
                         self._save_legacy(legacy)
-                        self._writer.execute("COMMIT")
-                    except BaseException:
-                        with contextlib.suppress(sqlite3.Error):
-                            self._writer.execute("ROLLBACK")
-                        raise
                 except sqlite3.Error as exc:
                     raise StoreError(f"{self.path}: backfill failed: {exc}") from exc
                 self._legacy = legacy
