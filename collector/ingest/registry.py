@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.ingest.ca import IssuedCert
+from collector.sqlite_tx import immediate_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -122,14 +123,8 @@ class Registry:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, immediate_transaction(self._db) as db:
+            yield db
 
     # -- tokens --------------------------------------------------------------------------------
     def create_token(

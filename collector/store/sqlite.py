@@ -38,12 +38,13 @@ import re
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from collector.sqlite_tx import immediate_transaction
 from collector.store.base import (
     Aggregation,
     Bucket,
@@ -316,7 +317,7 @@ class SqliteEventStore(EventStore):
         missing = [column for column in PROMOTED_COLUMNS.values() if column not in present]
         if not missing:
             return
-        with self._write_transaction():  # the columns and their legacy mark, or neither
+        with immediate_transaction(self._writer):  # the columns and their legacy mark, or neither
             top = self._writer.execute("SELECT MAX(rowid) FROM events").fetchone()[0]
             for column in missing:
                 self._writer.execute(f"ALTER TABLE events ADD COLUMN {_declaration(column)}")
@@ -325,18 +326,6 @@ class SqliteEventStore(EventStore):
                 legacy.update({column: int(top) + 1 for column in missing})
                 self._save_legacy(legacy)
         log.info("%s: added columns %s; older rows are read through their JSON", self.path, missing)
-
-    @contextlib.contextmanager
-    def _write_transaction(self) -> Iterator[None]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` on the writer; any failure rolls the whole of it back."""
-        self._writer.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._writer.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._writer.execute("ROLLBACK")
-            raise
 
     def _stored_legacy(self) -> dict[str, int]:
         row = self._writer.execute("SELECT value FROM meta WHERE key = ?", (_LEGACY_KEY,)).fetchone()
@@ -441,7 +430,7 @@ class SqliteEventStore(EventStore):
     def _run_jobs(self, jobs: list[_Job]) -> None:
         """One transaction for ``jobs``; on any failure every job in it fails (none is half-stored)."""
         try:
-            with self._write_transaction():
+            with immediate_transaction(self._writer):
                 for job in jobs:
                     job.stored = self._writer.executemany(_INSERT, job.rows).rowcount
         except BaseException as exc:
@@ -640,7 +629,7 @@ class SqliteEventStore(EventStore):
                 sets = ", ".join(f"{c} = CASE WHEN {composite} THEN NULL ELSE json_extract(doc, ?) END" for c in names)
                 odd = " OR ".join(composite for _ in names)
                 try:
-                    with self._write_transaction():
+                    with immediate_transaction(self._writer):
                         updated = self._writer.execute(
                             f"UPDATE events SET {sets}, irregular = CASE WHEN irregular = 1 OR {odd} THEN 1 ELSE 0 END "
                             "WHERE rowid >= ? AND rowid < ?",
