@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from soc_api.db.models import AlertRow, Site
 from soc_api.drills.models import Drill, DrillAlert, DrillIncident, DrillPlan, DrillTimelineEntry
 from soc_api.drills.schemas import DrillIn, DrillPatch, PlanIn, ResponseTimes, TimelineIn
-from soc_api.services import audit
+from soc_api.services import audit, blobs
 from soc_api.services.principal import Principal
 from soc_api.systems.services import documents as docs
 from soc_api.systems.services.access import EDIT_ROLES, require_role, require_site
@@ -196,8 +196,7 @@ def upload_minutes(session: Session, ctx: Ctx, drill: Drill, filename: str, cont
     """Store the signed minutes (biên bản) content-addressed; the SHA-256 proves what was filed."""
     require_role(ctx.principal, EDIT_ROLES, "uploading drill minutes")
     media = docs.check_content(ctx, content_type, data)
-    digest = hashlib.sha256(data).hexdigest()
-    docs._store_blob(ctx, digest, data)
+    digest = blobs.store_blob(docs.storage_root(ctx), data)
     before = {"minutes_sha256": drill.minutes_sha256}
     drill.minutes_filename = docs._SAFE_NAME.sub("_", filename)[:255] or "minutes"
     drill.minutes_content_type = media

@@ -5,9 +5,7 @@ file altered on disk is reported instead of served."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,35 +14,10 @@ from sqlalchemy.orm import Session
 from soc_api.db.models import Incident
 from soc_api.incidents.models import IncidentEvidence
 from soc_api.incidents.services.context import IncidentCtx, IncidentError, record
+from soc_api.services.blobs import blob_path, store_blob
 
 _SAFE_NAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
 _MEDIA = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
-
-
-def blob_path(root: Path, sha256: str) -> Path:
-    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-        raise ValueError("not a sha256 digest")
-    return root / sha256[:2] / sha256
-
-
-def store_blob(root: Path, data: bytes) -> str:
-    """Write ``data`` content-addressed under ``root``; returns its SHA-256."""
-    digest = hashlib.sha256(data).hexdigest()
-    target = blob_path(root, digest)
-    if target.exists():
-        return digest
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return digest
 
 
 def read_verified(root: Path, sha256: str) -> bytes:

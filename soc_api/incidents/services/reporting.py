@@ -18,11 +18,12 @@ from soc_api.incidents.models import (
 )
 from soc_api.incidents.report_document import ReportInputs, build_report
 from soc_api.incidents.services.context import IncidentCtx, IncidentError, record
-from soc_api.incidents.services.evidence import evidence_of, read_verified, store_blob
+from soc_api.incidents.services.evidence import evidence_of, read_verified
 from soc_api.incidents.services.lifecycle import linked_systems
 from soc_api.incidents.services.tasks import tasks_of
 from soc_api.reports.render.docx import render_docx
 from soc_api.reports.render.pdf import FontMissing, render_pdf
+from soc_api.services.blobs import store_blob
 
 MEDIA = {"pdf": "application/pdf", "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 

@@ -8,15 +8,13 @@ crash never leaves a half file under a valid hash.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from soc_api.services import audit
+from soc_api.services import audit, blobs
 from soc_api.systems.models import Dossier, DossierDocument
 from soc_api.systems.services.context import Ctx, RuleError
 
@@ -39,9 +37,7 @@ def storage_root(ctx: Ctx) -> Path:
 
 
 def blob_path(ctx: Ctx, sha256: str) -> Path:
-    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-        raise ValueError("not a sha256 digest")
-    return storage_root(ctx) / sha256[:2] / sha256
+    return blobs.blob_path(storage_root(ctx), sha256)
 
 
 def check_content(ctx: Ctx, content_type: str, data: bytes) -> str:
@@ -63,30 +59,12 @@ def check_content(ctx: Ctx, content_type: str, data: bytes) -> str:
     return media
 
 
-def _store_blob(ctx: Ctx, sha256: str, data: bytes) -> None:
-    target = blob_path(ctx, sha256)
-    if target.exists():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def upload(
     session: Session, ctx: Ctx, dossier: Dossier, part: str, filename: str, content_type: str, data: bytes
 ) -> DossierDocument:
     media = check_content(ctx, content_type, data)
     safe_name = _SAFE_NAME.sub("_", Path(filename).name)[:200] or "document"
-    digest = hashlib.sha256(data).hexdigest()
-    _store_blob(ctx, digest, data)
+    digest = blobs.store_blob(storage_root(ctx), data)
     last = session.scalar(
         select(func.max(DossierDocument.version)).where(
             DossierDocument.dossier_id == dossier.id, DossierDocument.part == part
