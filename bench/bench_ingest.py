@@ -9,6 +9,8 @@ ships pre-built NDJSON batches over one keep-alive mTLS connection. Prints event
 
 The breakdown runs the same bodies through each stage in this process, without HTTP/TLS, so the
 HTTP+TLS share is the end-to-end "collector CPU us/event" minus the breakdown's total.
+``--no-store`` acknowledges batches without writing them: the collector CPU outside the store
+(HTTP, TLS, NDJSON, stamping, every processor, metrics), which is the ingest path's own budget.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import ssl
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +40,9 @@ from collector.ingest.batch import parse_ndjson
 from collector.ingest.server import IngestServer
 from collector.pipeline.runner import build_pipeline
 from collector.runtime import tune_gc
-from collector.store.base import Query
+from collector.store.base import Query, WriteResult
 from collector.store.sqlite import SqliteEventStore
-from soc_common.ecs import new_event
+from soc_common.ecs import Event, new_event
 
 
 def make_event(client: int, i: int) -> dict[str, object]:
@@ -104,6 +107,19 @@ def agent_process(
     out.put((client, accepted, began, time.time()))
 
 
+class _UnstoredEvents(SqliteEventStore):
+    """``--no-store``: counts and acknowledges batches without writing them (isolates the store's CPU)."""
+
+    acknowledged = 0
+
+    def write(self, events: Sequence[Event]) -> WriteResult:
+        _UnstoredEvents.acknowledged += len(events)
+        return WriteResult(stored=len(events))
+
+    def count(self, query: Query) -> int:
+        return _UnstoredEvents.acknowledged
+
+
 def breakdown(config: CollectorConfig, root: Path, events: int, batch: int) -> None:
     """CPU microseconds per event of each stage: NDJSON decode, every processor, the store write."""
     bodies = [
@@ -141,6 +157,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--gzip", action="store_true")
     parser.add_argument("--breakdown", action="store_true", help="per-stage CPU in this process, no HTTP")
+    parser.add_argument("--no-store", action="store_true", help="acknowledge without writing (CPU outside the store)")
     args = parser.parse_args()
     per_client = args.events // args.clients
 
@@ -162,7 +179,7 @@ def main() -> None:
         if args.breakdown:
             breakdown(config, root, args.events, args.batch)
             return
-        store = SqliteEventStore(root / "events.db")
+        store = (_UnstoredEvents if args.no_store else SqliteEventStore)(root / "events.db")
         pipeline = build_pipeline(config, store, None, None)
         server = IngestServer(config, pipeline)
         port = server.start()
@@ -201,6 +218,7 @@ def main() -> None:
     print(f"{'clients (processes)':<28} {args.clients}")
     print(f"{'batch size':<28} {args.batch}")
     print(f"{'gzip':<28} {args.gzip}")
+    print(f"{'store':<28} {'none (--no-store)' if args.no_store else 'sqlite'}")
     print(f"{'events accepted':<28} {accepted}")
     print(f"{'events in store':<28} {stored}")
     print(f"{'elapsed s':<28} {elapsed:.2f}")

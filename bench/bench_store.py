@@ -1,7 +1,12 @@
 """Write/query throughput of the event stores.
 
     .venv/bin/python bench/bench_store.py [--events 200000] [--batch 2000] [--threads 2] \
-        [--stores sqlite,es-osmem]
+        [--stores sqlite,es-osmem] [--prefill 1000000] [--sqlite-module /tmp/old_sqlite.py]
+
+``--prefill N`` first writes N older events (untimed), so the timed writes go into a store that
+holds history, as a collector's does after a few days; ``--sqlite-module`` runs another version of
+``collector/store/sqlite.py`` (e.g. ``git show HEAD~1:collector/store/sqlite.py > /tmp/old.py``) for
+a side-by-side comparison. The write CPU includes indexing everything written (``refresh``).
 
 Prints events/s written, peak RSS and a few query timings per store. ``es-osmem`` needs
 osmem-server (in-memory, so it measures the client path, not a real cluster); ``--es-url`` runs
@@ -146,11 +151,39 @@ def queries(store: EventStore, n: int) -> dict[str, float]:
     }
 
 
-def open_bench_store(kind: str, tmp: Path, es_url: str | None) -> tuple[EventStore, Callable[[], None]]:
-    if kind == "sqlite":
+def prefill(store: EventStore, n: int, batch: int) -> None:
+    """``n`` events from the days before the timed ones, with their own ids, written untimed."""
+    step = 50_000
+    for base in range(0, n, step):
+        chunk = make_events(min(step, n - base))
+        for k, event in enumerate(chunk):
+            event["event"]["id"] = f"history-{base + k}"
+            event["@timestamp"] = iso(START - timedelta(days=3) + timedelta(milliseconds=(base + k) * 200))
+        for i in range(0, len(chunk), batch):
+            store.write(chunk[i : i + batch])
+    store.refresh()
+
+
+def _sqlite_class(module_file: str | None) -> Any:
+    if module_file is None:
         from collector.store.sqlite import SqliteEventStore
 
-        sqlite_store = SqliteEventStore(tmp / "bench.db")
+        return SqliteEventStore
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_sqlite_under_test", module_file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module.SqliteEventStore
+
+
+def open_bench_store(
+    kind: str, tmp: Path, es_url: str | None, module_file: str | None = None
+) -> tuple[EventStore, Callable[[], None]]:
+    if kind == "sqlite":
+        sqlite_store = _sqlite_class(module_file)(tmp / "bench.db")
         return sqlite_store, sqlite_store.close
     from elasticsearch import Elasticsearch
 
@@ -184,6 +217,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stores", default="sqlite")
     parser.add_argument("--es-url", default=None)
+    parser.add_argument("--prefill", type=int, default=0, help="older events written first, untimed")
+    parser.add_argument("--sqlite-module", default=None, help="another version of collector/store/sqlite.py")
     args = parser.parse_args()
     events = make_events(args.events)
     # The test data alone is most of the peak RSS (about 2.5 KiB per event as Python dicts): report
@@ -195,10 +230,16 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory() as tmpdir:
         for kind in args.stores.split(","):
-            store, close = open_bench_store(kind, Path(tmpdir), args.es_url)
+            store, close = open_bench_store(kind, Path(tmpdir), args.es_url, args.sqlite_module)
             try:
+                if args.prefill:
+                    started = time.perf_counter()
+                    prefill(store, args.prefill, args.batch)
+                    print(f"{kind}: prefilled {args.prefill} older events in {time.perf_counter() - started:.0f} s")
                 elapsed, cpu, stored = write_all(store, events, args.batch, args.threads)
-                store.refresh()
+                cpu_before = time.process_time()
+                store.refresh()  # indexing what was written is part of the write cost
+                cpu += time.process_time() - cpu_before
                 rss = rss_mib()
                 print(
                     f"\n{kind}: wrote {stored} in {elapsed:.2f} s = {stored / elapsed:,.0f} events/s wall; "

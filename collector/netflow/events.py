@@ -4,42 +4,44 @@
 sequence number, export time, set and record position): an exporter re-sending the same packet
 produces duplicates the store drops, while an exporter restart (same sequence numbers, new
 export time) still produces new events.
+
+Fixed-length templates (nearly all of them) are built by a loop compiled for the template's shape
+(:mod:`collector.netflow.compiler`); the generic per-field builder below serves variable-length
+templates and is the reference the compiled builders are tested against.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import socket
-import struct
+import time
 from typing import Any
 
-from agent.flows.community_id import community_id
-from agent.flows.events import TRANSPORTS, iso_ts, tcp_flag_names
+from agent.flows.events import iso_ts
+from collector.netflow import eventparts as parts
+from collector.netflow.compiler import DATASET, UPTIME_HEADER, UPTIME_INIT, UPTIME_NONE, Builder, compile_builder
 from collector.netflow.decoder import PacketContext, RecordBatch
 from collector.netflow.fields import Kind, convert
 from collector.netflow.templates import Template
 from soc_common.ecs import ECS_VERSION, Event
 
-DATASET = "netflow.flow"
-_NTP_EPOCH_OFFSET = 2_208_988_800
-_WRAP = 1 << 32
-_PORTED = (6, 17, 132)
-_DAY_MS = 86_400_000
-_FLAG_NAMES: dict[int, tuple[str, ...]] = {}  # tcp_control_bits -> names; a few dozen values in practice
+__all__ = ["DATASET", "batch_events"]
+
+#: the per-record suffix of the event-id hash input, for the record positions a set usually has
+_INDEX_BYTES = tuple(b"%d\x1f" % i for i in range(2048))
+_BUILDERS: dict[tuple[Any, ...], Builder] = {}  # (version, fields, uptime mode) -> builder, across refreshes
+_MAX_BUILDERS = 1024  # an exporter cycling through endless template shapes cannot grow it
 
 
-def batch_events(batch: RecordBatch) -> list[Event]:
+def batch_events(batch: RecordBatch, *, compiled: bool = True) -> list[Event]:
     """One event per record of one data set.
 
     Hot path (every flow of every exporter): what is the same for the whole set (exporter object,
-    the event-id hash prefix, which fields need converting from bytes) is computed once here, so a
-    record costs a dict from its tuple, one hash copy and the endpoint fields.
+    the event-id hash prefix, the uptime anchor, the sampling interval) is computed once here and
+    handed to the template's compiled builder. ``compiled=False`` forces the generic builder.
     """
-    ctx, template = batch.context, batch.template
-    if not batch.records:
+    ctx, template, records = batch.context, batch.template, batch.records
+    if not records:
         return []
-    names = template.names
     export_ms = ctx.export_secs * 1000 + ctx.export_nsecs // 1_000_000
     exporter_info: dict[str, Any] = {"address": ctx.exporter, "version": ctx.version}
     exporter_info["source_id" if ctx.version == 9 else "domain_id"] = ctx.domain
@@ -50,6 +52,72 @@ def batch_events(batch: RecordBatch) -> list[Event]:
     prefix = hashlib.blake2b(digest_size=16)
     for part in (ctx.exporter, ctx.version, ctx.domain, ctx.sequence, ctx.export_secs, batch.set_index):
         prefix.update(str(part).encode("utf-8", "surrogatepass") + b"\x1f")
+    if not compiled or template.record_struct is None:
+        return _generic_events(batch, prefix, export_ms, exporter_info)
+    init = ctx.options.get("system_init_ms")
+    mode = UPTIME_HEADER if ctx.uptime_ms is not None else UPTIME_NONE if init is None else UPTIME_INIT
+    build = template.builders.get(mode) or _builder(template, mode)
+    if build is None:
+        return _generic_events(batch, prefix, export_ms, exporter_info)
+    parts.trim_caches()
+    ids = _INDEX_BYTES if len(records) <= len(_INDEX_BYTES) else [b"%d\x1f" % i for i in range(len(records))]
+    return build(
+        records,
+        ids,
+        prefix.copy,
+        exporter_info,
+        export_ms,
+        parts.ms_text(export_ms),
+        ctx.uptime_ms,
+        init,
+        export_ms + parts.DAY_MS if init is not None else 0,
+        ctx.options.get("sampling_interval"),
+        ctx.exporter,
+    )
+
+
+class _CompileBudget:
+    """Compiling a template shape costs ~1 ms; an exporter (or a spoofer) sending a new template
+    shape per packet must not turn that into the receiver's whole CPU. Over budget, data sets are
+    built generically (same events, slower) until the bucket refills."""
+
+    def __init__(self, per_second: float, burst: float) -> None:
+        self.per_second, self.burst = per_second, burst
+        self.tokens, self.at = burst, time.monotonic()
+        self.refused = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_second)
+        self.at = now
+        if self.tokens < 1:
+            self.refused += 1
+            return False
+        self.tokens -= 1
+        return True
+
+
+COMPILE_BUDGET = _CompileBudget(per_second=20, burst=200)
+
+
+def _builder(template: Template, mode: int) -> Builder | None:
+    """The compiled builder for this template shape (shared across refreshes), or None over budget."""
+    key = (template.version, template.fields, mode)
+    build = _BUILDERS.get(key)
+    if build is None:
+        if not COMPILE_BUDGET.take():
+            return None
+        if len(_BUILDERS) >= _MAX_BUILDERS:
+            _BUILDERS.clear()
+        build = _BUILDERS[key] = compile_builder(template, mode)
+    template.builders[mode] = build
+    return build
+
+
+def _generic_events(batch: RecordBatch, prefix: Any, export_ms: int, exporter_info: dict[str, Any]) -> list[Event]:
+    """The per-field builder: a dict per record, then the ECS fields looked up by name."""
+    ctx, template = batch.context, batch.template
+    names = template.names
     converted = _converted_positions(template, batch.records[0])
     events = []
     for i, values in enumerate(batch.records):
@@ -133,8 +201,8 @@ def _endpoints(event: Event, raw: dict[str, Any]) -> None:
         destination["ip"] = dip
     if isinstance(proto, int):
         network["iana_number"] = str(proto)
-        network["transport"] = TRANSPORTS.get(proto, str(proto))
-        if proto in _PORTED:
+        network["transport"] = parts.transport_text(proto)[1]
+        if proto in parts.PORTED:
             if isinstance(sport, int):
                 source["port"] = sport
             if isinstance(dport, int):
@@ -145,10 +213,12 @@ def _endpoints(event: Event, raw: dict[str, Any]) -> None:
         source["packets"] = network["packets"] = packets
     flags = raw.get("tcp_control_bits")
     if proto == 6 and isinstance(flags, int) and flags:
-        network["tcp_flags"] = _flag_names(flags)
+        network["tcp_flags"] = parts.flag_names(flags)
     if isinstance(sip, str) and isinstance(dip, str) and isinstance(proto, int) and proto < 256:
-        with contextlib.suppress(OSError, ValueError, struct.error):  # a mangled record keeps its flow
-            network["community_id"] = _community_id(sip, dip, proto, sport, dport, raw)
+        icmp_code = raw.get("icmp_type_code_ipv4", raw.get("icmp_type_code_ipv6"))
+        cid = parts.community_id_text(sip, dip, proto, sport, dport, icmp_code)
+        if cid is not None:
+            network["community_id"] = cid
     if "ip_version" in raw:
         network["type"] = "ipv6" if raw["ip_version"] == 6 else "ipv4"
     event["source"], event["destination"], event["network"] = source, destination, network
@@ -159,34 +229,8 @@ def _endpoints(event: Event, raw: dict[str, Any]) -> None:
         observer["egress"] = {"interface": {"id": str(raw["egress_interface"])}}
 
 
-def _flag_names(flags: int) -> list[str]:
-    """``tcp_flag_names`` memoised: the same few flag combinations recur on every TCP flow."""
-    names = _FLAG_NAMES.get(flags)
-    if names is None:
-        names = tuple(tcp_flag_names(flags))
-        if len(_FLAG_NAMES) < 4096:  # a hostile exporter's 64-bit "flags" cannot grow it without bound
-            _FLAG_NAMES[flags] = names
-    return list(names)
-
-
 def _port(value: Any) -> int | None:
     return value if isinstance(value, int) and 0 <= value < 65536 else None
-
-
-def _community_id(sip: str, dip: str, proto: int, sport: Any, dport: Any, raw: dict[str, Any]) -> str:
-    family = socket.AF_INET6 if ":" in sip else socket.AF_INET
-    if proto in (1, 58):
-        code = raw.get("icmp_type_code_ipv4", raw.get("icmp_type_code_ipv6"))
-        if not isinstance(code, int) or not 0 <= code < 65536:
-            code = dport if isinstance(dport, int) else 0  # v5/softflowd carry type<<8|code in dport
-        sport, dport = code >> 8, code & 0xFF
-    return community_id(
-        socket.inet_pton(family, sip),
-        socket.inet_pton(family, dip),
-        proto,
-        sport if isinstance(sport, int) else 0,
-        dport if isinstance(dport, int) else 0,
-    )
 
 
 def _time_keys(which: str) -> tuple[str, ...]:
@@ -215,18 +259,18 @@ def _time(raw: dict[str, Any], ctx: PacketContext, export_ms: int, keys: tuple[s
     for key in (micros, nanos):
         value = raw.get(key)
         if isinstance(value, int):  # NTP timestamp: seconds since 1900 . 2^-32 fractions
-            return ((value >> 32) - _NTP_EPOCH_OFFSET) * 1000 + ((value & 0xFFFFFFFF) * 1000 >> 32)
+            return ((value >> 32) - parts.NTP_EPOCH_OFFSET) * 1000 + ((value & 0xFFFFFFFF) * 1000 >> 32)
     value = raw.get(delta_micros)
     if isinstance(value, int):
         return export_ms - value // 1000
     value = raw.get(uptime)
     if isinstance(value, int):
         if ctx.uptime_ms is not None:
-            return export_ms - (ctx.uptime_ms - value) % _WRAP
+            return export_ms - (ctx.uptime_ms - value) % parts.WRAP
         init = ctx.options.get("system_init_ms")
         if init is not None:
             when = init + value
             # An uptime that went "negative" and wrapped (softflowd replaying a capture does this)
             # would land ~49 days in the future; read it as the signed offset it was meant as.
-            return when - _WRAP if when > export_ms + _DAY_MS else when
+            return when - parts.WRAP if when > export_ms + parts.DAY_MS else when
     return None

@@ -102,12 +102,16 @@ class NetflowReceiver:
 
     # -- threads -----------------------------------------------------------------------------------
     def _read_loop(self) -> None:
+        """Per datagram: one receive into a reused buffer, one copy out, one append. Nothing else."""
         sock = self._sock
         assert sock is not None
-        packets, counts = self._packets, self._counts
+        packets, counts, wakeup = self._packets, self._counts, self._wakeup
+        buffer = bytearray(MAX_DATAGRAM)  # recvfrom would allocate (and shrink) 64 KiB per datagram
+        view = memoryview(buffer)
+        receive = sock.recvfrom_into
         while not self._stop.is_set():
             try:
-                data, addr = sock.recvfrom(MAX_DATAGRAM)
+                size, addr = receive(buffer)
             except TimeoutError:
                 continue
             except OSError:
@@ -117,12 +121,13 @@ class NetflowReceiver:
                 time.sleep(0.1)
                 continue
             counts["packets_received"] += 1
-            counts["bytes_received"] += len(data)
+            counts["bytes_received"] += size
             if len(packets) >= MAX_QUEUED_PACKETS:
                 counts["packets_dropped_queue_full"] += 1
                 continue
-            packets.append((data, addr[0]))
-            self._wakeup.set()
+            packets.append((view[:size].tobytes(), addr[0]))
+            if not wakeup.is_set():  # the worker is (about to be) asleep; setting costs a lock
+                wakeup.set()
 
     def _work_loop(self) -> None:
         packets = self._packets

@@ -41,6 +41,8 @@ class Template:
     record_struct: struct.Struct | None = None  # None: has variable-length fields
     min_length: int = 0
     received_at: float = 0.0
+    # compiled event builders by uptime mode (collector.netflow.events); filled on first data set
+    builders: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         names: list[str] = []

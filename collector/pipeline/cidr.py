@@ -2,7 +2,9 @@
 
 Networks are grouped by prefix length into dicts keyed by the masked integer address; a lookup
 masks the address once per distinct prefix length (a handful in practice), longest first. Results
-are cached per address string, because the same addresses recur constantly in traffic.
+are cached per address string, because the same addresses recur constantly in traffic; the cache
+is sized for an office network (its hosts plus the busiest outside peers), because every map
+(zones, sites, systems, intel) keeps its own and a miss only costs one parse.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from functools import lru_cache
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+MEMO_ENTRIES = 4096  # addresses remembered per map (least recently used dropped first)
 
 
 class CidrMap(Generic[T]):
@@ -31,7 +34,7 @@ class CidrMap(Generic[T]):
             bits = 32 if version == 4 else 128
             mask = ((1 << plen) - 1) << (bits - plen) if plen else 0
             self._tables[version].append((plen, mask, table))
-        self.lookup = lru_cache(maxsize=65536)(self._lookup)
+        self.lookup = lru_cache(maxsize=MEMO_ENTRIES)(self._lookup)
 
     def __bool__(self) -> bool:
         return self.size > 0

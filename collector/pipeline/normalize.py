@@ -3,7 +3,8 @@
 Receivers are many and agents are of many versions; rather than trust each, the collector
 guarantees the invariants of docs/event-model.md here: ``@timestamp`` in canonical UTC form,
 ``event.id``, ``ecs.version``, ``event.kind``, ``event.ingested``, no half-flattened dotted keys at the
-top level, and no string so large it would bloat the store. Problems are tagged, never fatal.
+top level, ``tags`` a list, and no string so large it would bloat the store. Problems are tagged,
+never fatal.
 
 Clock trouble is made visible here too, without changing the time the source claimed: an event
 stamped more than ``future_tolerance_s`` after ``event.ingested`` (a source clock running ahead) is
@@ -20,11 +21,23 @@ from typing import Any
 
 from collector.pipeline.base import Processor
 from soc_common.ecs import ECS_VERSION, Event, add_tag, iso, parse_ts, put, stable_event_id
-from soc_common.parsers.json_codec import HAS_ORJSON, dumps_bytes
+from soc_common.parsers.json_codec import HAS_ORJSON, dumps, dumps_bytes
 
 _CANONICAL_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+_is_canonical = _CANONICAL_TS.match
 _CENTURY_S = 100 * 365 * 86400.0
 EVENT_KINDS = frozenset({"alert", "asset", "enrichment", "event", "metric", "state", "pipeline_error", "signal"})
+
+
+class SizedBatch(list[Event]):
+    """A batch that knows no string in it is longer than ``longest`` characters.
+
+    The agent ingest builds one from its NDJSON body (a decoded JSON string is never longer than
+    the line it came from), so :class:`Normalize` can skip its per-event size check, which costs
+    about as much as encoding the event. Anything that adds a longer string must raise ``longest``.
+    """
+
+    longest: int = 0
 
 
 class Normalize(Processor):
@@ -50,9 +63,12 @@ class Normalize(Processor):
         # Canonical timestamps sort as strings, so the per-event test is two string comparisons;
         # only the rare out-of-window event pays for a parse.
         newest, oldest = iso(now + self.future_tolerance), iso(now - self.lateness)
+        # A batch that vouches for its string lengths spares every event the size check.
+        check_size = not (type(events) is SizedBatch and events.longest <= self.max_field_chars)
+        one = self._one
         for event in events:
             try:
-                self._one(event, ingested)
+                one(event, ingested, check_size)
                 ts = event["@timestamp"]
                 if ts > newest or ts < oldest:
                     self._flag_clock(event, ts, now)
@@ -77,25 +93,29 @@ class Normalize(Processor):
             add_tag(event, "late_arrival")
         put(event, "soc.clock_skew_s", round(offset, 3))
 
-    def _one(self, event: Event, ingested: str) -> None:
+    def _one(self, event: Event, ingested: str, check_size: bool = True) -> None:
         for key in event:
-            if "." in key and key != "@timestamp":
+            if "." in key:  # ("@timestamp" has no dot)
                 _unflatten_top(event)
                 break
-        if not isinstance(event.get("event"), dict):
+        tags = event.get("tags")
+        if type(tags) is not list and "tags" in event:
+            _listify_tags(event, tags)
+        ev = event.get("event")
+        if type(ev) is not dict and not isinstance(ev, dict):
             bad = event.pop("event", None)
-            event["event"] = {}
+            ev = event["event"] = {}
             if bad is not None:
                 add_tag(event, "malformed_event_field")
-                event["event"]["original"] = str(bad)[: self.max_field_chars]
-        ev = event["event"]
-        if not ev.get("id"):
+                ev["original"] = str(bad)[: self.max_field_chars]
+        event_id = ev.get("id")
+        if not event_id:
             ev["id"] = stable_event_id("content", json.dumps(event, sort_keys=True, default=str))
             add_tag(event, "event_id_assigned")
-        elif not isinstance(ev["id"], str):
-            ev["id"] = str(ev["id"])
+        elif type(event_id) is not str and not isinstance(event_id, str):
+            ev["id"] = str(event_id)
         ts = event.get("@timestamp")
-        if not (isinstance(ts, str) and _CANONICAL_TS.match(ts)):
+        if not (type(ts) is str and _is_canonical(ts)):
             try:
                 if ts is None or isinstance(ts, bool):
                     raise ValueError("missing")
@@ -116,7 +136,7 @@ class Normalize(Processor):
         elif kind not in EVENT_KINDS:
             add_tag(event, "event_kind_invalid")
         ev["ingested"] = ingested
-        if _surely_short(event, self.max_field_chars):
+        if not check_size or _surely_short(event, self.max_field_chars):
             return
         tags = event.get("tags")
         keep = (
@@ -145,6 +165,20 @@ def _surely_short(event: Event, limit: int) -> bool:
         return len(dumps_bytes(event)) <= limit
     except (TypeError, ValueError, RecursionError, OverflowError):
         return False
+
+
+def _listify_tags(event: Event, tags: Any) -> None:
+    """``tags`` as the list every later step appends to: ``"x"`` -> ``["x"]``; ``null`` dropped.
+
+    A string here used to make the first tag added (``late_arrival``, ``intel_match``) raise, which
+    cost the rest of its batch that processor's work.
+    """
+    if tags is None:
+        del event["tags"]
+    elif isinstance(tags, list):
+        event["tags"] = list(tags)
+    else:
+        event["tags"] = [tags if isinstance(tags, str) else dumps(tags)]
 
 
 def _unflatten_top(event: Event) -> None:

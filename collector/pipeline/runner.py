@@ -64,7 +64,7 @@ class Pipeline:
                 log.exception("processor %s failed on a batch of %d events", processor.name, len(events))
             m.processor_seconds.labels(processor=processor.name).inc(time.perf_counter() - started)
             m.processor_events.labels(processor=processor.name).inc(len(events))
-        failed = sum(1 for e in events if _parse_failed(e))
+        failed = _count_parse_failed(events)
         if failed:
             m.failed.labels(source=source).inc(failed)
         m.parsed.labels(source=source).inc(len(events) - failed)
@@ -100,11 +100,17 @@ class _SourceHandler:
             self.pipeline.metrics.received.labels(source=self.source).inc(len(events))
 
 
-def _parse_failed(event: Event) -> bool:
-    soc = event.get("soc")
-    if type(soc) is dict:  # the normalised shape: skip the general dotted-path lookup
-        return soc.get("parse_error") is not None
-    return get(event, "soc.parse_error") is not None
+def _count_parse_failed(events: list[Event]) -> int:
+    """Events carrying ``soc.parse_error``; one flat loop, as it runs on every event."""
+    failed = 0
+    for event in events:
+        soc = event.get("soc")
+        if type(soc) is dict:  # the normalised shape: skip the general dotted-path lookup
+            if soc.get("parse_error") is not None:
+                failed += 1
+        elif get(event, "soc.parse_error") is not None:
+            failed += 1
+    return failed
 
 
 def build_processors(config: CollectorConfig, systems: SystemResolver | None = None) -> list[Processor]:

@@ -25,8 +25,10 @@ periodic retention run then fills them in bounded chunks, newest first (:meth:`b
 so the rows detectors read become fast within an hour without one long rewrite at start-up.
 
 Per event, the Python side costs one JSON encoding (orjson when installed) and a grouped lookup of
-the promoted columns; the SQLite side is dominated by the secondary indexes, which is why only the
-ones queries need are kept (see :data:`UNINDEXED_PROMOTED`).
+the promoted columns; the SQLite side is the row and its (ts, eid) identity, both appended near the
+end of their trees. The pivot fields are indexed behind the writes, in sorted chunks, by a
+maintenance thread (see :mod:`collector.store.sqlite_index`): per-row indexes on them made a write
+cost grow with the history the file holds (86 µs per event at a million rows, 10 µs this way).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.sqlite_tx import immediate_transaction
+from collector.store import sqlite_index as ix
 from collector.store.base import (
     Aggregation,
     Bucket,
@@ -79,34 +82,12 @@ from soc_common.parsers.json_codec import dumps, loads
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: the reason, byte, port and zone columns
-# Hot fields kept as columns (filters on them skip JSON parsing) but not indexed. Every index costs
-# write throughput: a (value, ts) index on a field whose values are spread over the key space dirties
-# a page per distinct value in each batch, and each dirty page is a full page in the WAL at commit.
-# Measured on 2,000-event batches, the eight per-field indexes together cost more than the table,
-# the id index and the JSON encoding combined. Kept indexed: the pivots analysts and detectors look
-# up across long periods (source/destination IP, user, host) and ``event.dataset`` (detectors select
-# rare datasets, DNS or TLS, out of a flood of flows). Not indexed: the action/outcome pair (always
-# combined with something more selective), ``event.code`` (always combined with its dataset, whose
-# index finds the rows), and the low-cardinality ``soc.site`` / ``soc.agent_id``, which queries pair
-# with a time range: the time index plus a column check reads the same rows the index would. The
-# same holds for the flow fields the anomaly detectors filter and group on (reason, bytes, port,
-# zones): they always come with a dataset and a time range.
-UNINDEXED_PROMOTED = frozenset(
-    {
-        "event.action",
-        "event.outcome",
-        "event.code",
-        "event.reason",
-        "source.bytes",
-        "destination.port",
-        "soc.site",
-        "soc.agent_id",
-        "soc.zone",
-        "soc.source_zone",
-        "soc.destination_zone",
-    }
-)
+SCHEMA_VERSION = 3  # 2: the reason, byte, port and zone columns; 3: chunk indexes, (ts, eid) identity
+# Hot fields are columns (filters on them skip JSON parsing). None has a per-row SQLite index: the
+# pivots analysts and detectors look up across long periods (ids, addresses, users, hosts, dataset)
+# are indexed in chunks behind the writes (collector.store.sqlite_index); the rest (action, outcome,
+# code, site, agent, the flow fields) always come with a time range or a pivot, so the time index
+# or the chunk index finds the rows and a column check filters them.
 _LEGACY_KEY = "legacy_columns"  # meta key: JSON {column: first rowid written with it}
 _DELETE_CHUNK = 20_000
 # Index lookups per row cost about this many rows of sequential reading (measured on flows: 1.7 s
@@ -116,6 +97,7 @@ _SCAN_MIN_ROWS = 20_000
 _SPAN_CACHE = 256
 _BACKFILL_CHUNK = 20_000
 _ID_CHUNK = 500
+_MAINTAIN_SECONDS = 0.5
 # Page cache per connection. The writer's cache holds the index pages every batch dirties, so it is
 # kept large; readers are one per thread (the API and /health answer on a thread per request, and
 # a few threads live long), and each reader's cache fills up to its limit with what it read and
@@ -134,7 +116,7 @@ def _tables() -> list[str]:
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         f"""CREATE TABLE IF NOT EXISTS events (
   rowid INTEGER PRIMARY KEY,
-  eid TEXT NOT NULL UNIQUE,
+  eid TEXT NOT NULL,
   ts INTEGER NOT NULL,
   ingested INTEGER,
   {promoted},
@@ -145,18 +127,16 @@ def _tables() -> list[str]:
 
 
 def _indexes() -> list[str]:
+    # (ts, eid) is the identity: a resent event carries the same time and id. Files from before
+    # SCHEMA_VERSION 3 keep their UNIQUE eid and a plain events_ts (IF NOT EXISTS leaves it), which
+    # still refuses every duplicate, only at the old write cost.
     statements = [
-        "CREATE INDEX IF NOT EXISTS events_ts ON events (ts, eid)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS events_ts ON events (ts, eid)",
         "CREATE INDEX IF NOT EXISTS events_ingested ON events (ingested) WHERE ingested IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS events_irregular ON events (irregular) WHERE irregular = 1",
     ]
-    for field, column in PROMOTED_COLUMNS.items():
-        if field in UNINDEXED_PROMOTED:  # files created before the index set was trimmed
-            statements.append(f"DROP INDEX IF EXISTS events_{column}")
-        else:
-            statements.append(
-                f"CREATE INDEX IF NOT EXISTS events_{column} ON events ({column}, ts) WHERE {column} IS NOT NULL"
-            )
+    for column in PROMOTED_COLUMNS.values():  # files from before the chunk indexes (sqlite_index)
+        statements.append(f"DROP INDEX IF EXISTS events_{column}")
     return statements
 
 
@@ -238,6 +218,15 @@ def _row(item: Prepared) -> tuple[Any, ...]:
     return (item.event_id, item.timestamp_us, item.ingested_us, *promoted, irregular, text)
 
 
+Clause = tuple[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    drive: Clause | None = None  # SQL of candidate rowids from a chunk index, and its parameters
+    span: Span | None = None  # rowids to read in order instead of through indexes
+
+
 @dataclass(eq=False, slots=True)
 class _Job:
     """One caller's rows waiting for the group commit, and what became of them."""
@@ -296,14 +285,21 @@ class SqliteEventStore(EventStore):
                 self._add_missing_columns()
                 for statement in _indexes():
                     self._writer.execute(statement)
+                for statement in ix.schema():
+                    self._writer.execute(statement)
                 self._writer.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (str(SCHEMA_VERSION),),
                 )
                 self._legacy: Legacy = self._load_legacy()
+            newest = self._writer.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
+            self._indexer = ix.Indexer(pending=max(int(newest) - ix.indexed_upto(self._writer), 0))
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open event store: {exc}") from exc
+        self._stop = threading.Event()
+        self._maintainer = threading.Thread(target=self._maintain_loop, name="store-index", daemon=True)
+        self._maintainer.start()
 
     # -- schema upgrades ---------------------------------------------------------------------------
 
@@ -433,6 +429,7 @@ class SqliteEventStore(EventStore):
             with immediate_transaction(self._writer):
                 for job in jobs:
                     job.stored = self._writer.executemany(_INSERT, job.rows).rowcount
+            self._indexer.wrote(sum(job.stored for job in jobs))
         except BaseException as exc:
             for job in jobs:
                 job.error, job.stored = exc, 0
@@ -442,14 +439,70 @@ class SqliteEventStore(EventStore):
             for job in jobs:
                 job.done = True
 
+    # -- chunk indexes -----------------------------------------------------------------------------
+
+    def _maintain_loop(self) -> None:
+        """Index the tail when due and merge small chunks, one short write transaction at a time.
+
+        On its own thread: SQLite releases the GIL while it sorts and writes, so on a machine with
+        a free core the indexing overlaps the receivers' Python work instead of adding to it.
+        """
+        while not self._stop.wait(_MAINTAIN_SECONDS):
+            try:
+                self.index_pending(merge_rows=ix.SMALL_CHUNK_ROWS)
+            except (sqlite3.Error, StoreError) as exc:  # the rows are stored; the tail just stays longer
+                log.warning("%s: indexing failed (will retry): %s", self.path, exc)
+
+    def index_pending(self, *, force: bool = False, merge_rows: int = ix.MERGE_MAX_ROWS) -> int:
+        """Index the rows written since the last run (when due, or ``force``); return rows indexed.
+
+        Then one merge of small chunks whose total is at most ``merge_rows`` (the maintenance thread
+        keeps merges short; retention runs the big ones).
+        """
+        done = 0
+        while not self._closed and (force or self._indexer.due()):
+            with self._write_lock:
+                if self._closed:
+                    break
+                covered = self._indexer.run(self._writer)
+            done += covered
+            if covered < ix.RUN_MAX_ROWS:
+                break
+        with self._write_lock:
+            if not self._closed:
+                ix.merge_once(self._writer, max_rows=merge_rows)
+        return done
+
+    def compact_index(self) -> int:
+        """Every merge that is due, each under the write lock on its own; return how many."""
+        merges = 0
+        while not self._closed:
+            with self._write_lock:
+                if self._closed or not ix.merge_once(self._writer):
+                    break
+            merges += 1
+        return merges
+
+    def refresh(self) -> None:
+        """Index everything written so far (tests and benchmarks; queries see the tail anyway)."""
+        self.index_pending(force=True)
+
     # -- reading -----------------------------------------------------------------------------------
 
     def count(self, query: Query) -> int:
+        table, where, params = self._where(query, self._plan(query).drive)
+        return int(self._read(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)[0][0])
+
+    def _where(self, query: Query, drive: Clause | None) -> tuple[str, str, list[Any]]:
+        """FROM target, WHERE text and parameters; a driven query reads its candidates by rowid only
+        (NOT INDEXED: otherwise SQLite may walk the time index for the order and test every row)."""
         where, params = compile_where(query, self._legacy)
-        return int(self._read(f"SELECT COUNT(*) FROM events AS e WHERE {where}", params)[0][0])
+        if drive is None:
+            return "events AS e", where, params
+        return "events AS e NOT INDEXED", f"e.rowid IN ({drive[0]}) AND {where}", [*drive[1], *params]
 
     def search(self, query: Query, *, size: int = 100, cursor: str | None = None) -> SearchPage:
-        where, params = compile_where(query, self._legacy)
+        table, where, params = self._where(query, self._plan(query).drive)
         total: int
         if cursor is None:
             total = self.count(query)
@@ -461,7 +514,7 @@ class SqliteEventStore(EventStore):
                 total = int(total)
             except (ValueError, TypeError) as exc:
                 raise ValueError("malformed cursor") from exc
-        sql = f"SELECT e.ts, e.eid, e.doc FROM events AS e WHERE {where}"
+        sql = f"SELECT e.ts, e.eid, e.doc FROM {table} WHERE {where}"
         if after is not None:
             sql += " AND (e.ts, e.eid) < (?, ?)"
             params = [*params, *after]
@@ -479,12 +532,15 @@ class SqliteEventStore(EventStore):
         for start in range(0, len(wanted), _ID_CHUNK):
             chunk = wanted[start : start + _ID_CHUNK]
             marks = ",".join("?" * len(chunk))
-            for eid, doc in self._read(f"SELECT eid, doc FROM events WHERE eid IN ({marks})", chunk):
+            rows, params = ix.candidates("eid", chunk, None, None, irregular=False)
+            sql = f"SELECT eid, doc FROM events NOT INDEXED WHERE rowid IN ({rows}) AND eid IN ({marks})"
+            for eid, doc in self._read(sql, [*params, *chunk]):
                 found[eid] = loads(doc)
         return [found[eid] for eid in wanted if eid in found]
 
     def aggregate(self, query: Query, agg: Aggregation) -> list[Bucket]:
-        statement = aggregation_sql(query, agg, self._legacy, self.scan_span(query))
+        plan = self._plan(query, for_scan=True)
+        statement = aggregation_sql(query, agg, self._legacy, plan.span, plan.drive)
         rows = self._read(statement.text, statement.params)
         with_metric = agg.kind in ("distinct", "sum") or agg.metric is not None
         if agg.kind == "composite":
@@ -507,44 +563,55 @@ class SqliteEventStore(EventStore):
         return buckets
 
     def scan_span(self, query: Query) -> Span | None:
-        """The rowid span to read sequentially for ``query``'s time range, or None to use indexes.
+        """The rowid span to read sequentially for ``query``'s time range, or None (see :meth:`_plan`)."""
+        return self._plan(query, for_scan=True).span
 
-        An index lookup per row costs about four times a sequential read of the row, so a query
-        that keeps a large share of its time range (every flow of a day) reads the range's rowid
-        span in order; one with a selective indexed term (a few hosts) lets SQLite use that index.
-        Both are judged from index-only counts, which are cheap next to either plan. Rows arrive
+    def _plan(self, query: Query, *, for_scan: bool = False) -> _Plan:
+        """How to find ``query``'s rows: through a chunk index, by a sequential span, or left to SQLite.
+
+        An index lookup per row costs about four times a sequential read of the row, so the most
+        selective pivot term drives the query through its chunk index when its matches are fewer
+        than a quarter of the rows the time range holds (or of the table, without a range). With no
+        such term, an aggregation (``for_scan``) over a large time range reads the range's rowid span
+        in order. Both are judged from index-only counts, cheap next to either plan. Rows arrive
         roughly in time order, so a time range's rows occupy a compact span of rowids.
         """
-        if query.start is None or query.end is None or query.time_field != "@timestamp":
-            return None
-        lo, hi = to_epoch_us(query.start), to_epoch_us(query.end)
-        selective: int | None = None
-        terms = [
-            flt
-            for flt in query.filters
-            if isinstance(flt, Term) and flt.field in PROMOTED_COLUMNS and flt.field not in UNINDEXED_PROMOTED
-        ]
-        terms.sort(key=lambda flt: flt.field == "event.dataset")  # pivots (hosts, addresses) first: rarer
-        for flt in terms:
-            column = PROMOTED_COLUMNS[flt.field]
-            values = list(flt.value) if isinstance(flt.value, list | tuple | set | frozenset) else [flt.value]
-            if not values or len(values) > _ID_CHUNK:
+        bounded = query.time_field == "@timestamp"
+        lo = to_epoch_us(query.start) if bounded and query.start is not None else None
+        hi = to_epoch_us(query.end) if bounded and query.end is not None else None
+        best: tuple[int, str, list[Any], bool] | None = None
+        tail: int | None = None
+        for flt in query.filters:
+            if not isinstance(flt, Term) or flt.field not in ix.PIVOT_COLUMNS:
                 continue
-            marks = ",".join("?" * len(values))
-            matched = self._read(
-                f"SELECT COUNT(*) FROM events INDEXED BY events_{column} WHERE {column} IN ({marks}) "
-                "AND ts >= ? AND ts < ?",
-                [*values, lo, hi],
-            )[0][0]
-            selective = int(matched) if selective is None else min(selective, int(matched))
-            if selective < _SCAN_MIN_ROWS:
-                return None
-        first, last, rows = self._time_span(lo, hi)
-        if rows < _SCAN_MIN_ROWS:
-            return None
-        if selective is not None and selective * _LOOKUP_COST < int(last) - int(first) + 1:
-            return None
-        return int(first), int(last)
+            values = list(flt.value) if isinstance(flt.value, list | tuple | set | frozenset) else [flt.value]
+            if not values or len(values) > _ID_CHUNK or not all(isinstance(v, str) for v in values):
+                continue
+            column = ix.PIVOT_COLUMNS[flt.field]
+            try:
+                if tail is None:
+                    tail = ix.tail_rows(self._reader())
+                matched = tail + ix.count_indexed(self._reader(), column, values, lo, hi)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: query failed: {exc}") from exc
+            if best is None or matched < best[0]:
+                best = (matched, column, values, flt.field in PROMOTED_COLUMNS)
+        span: tuple[int, int, int] | None = None
+        if lo is not None and hi is not None:
+            span = self._time_span(lo, hi)
+        if best is not None:
+            scope = span[1] - span[0] + 1 if span is not None else self._table_rows()
+            if best[0] * _LOOKUP_COST < scope or scope < _SCAN_MIN_ROWS:
+                return _Plan(drive=ix.candidates(best[1], best[2], lo, hi, irregular=best[3]))
+        if for_scan and span is not None and span[2] >= _SCAN_MIN_ROWS:
+            return _Plan(span=(span[0], span[1]))
+        return _Plan()
+
+    def _table_rows(self) -> int:
+        # two statements: SQLite answers a lone MIN or MAX from the end of the tree, both at once by a scan
+        first = self._read("SELECT COALESCE(MIN(rowid), 0) FROM events")[0][0]
+        last = self._read("SELECT COALESCE(MAX(rowid), -1) FROM events")[0][0]
+        return int(last) - int(first) + 1
 
     def _time_span(self, lo: int, hi: int) -> tuple[int, int, int]:
         """(first rowid, last rowid, rows) of ``lo <= ts < hi``, cached: detectors ask for the same range
@@ -595,6 +662,15 @@ class SqliteEventStore(EventStore):
                 break
         with self._spans_lock:
             self._spans.clear()
+        if deleted:
+            with self._write_lock:
+                try:
+                    with immediate_transaction(self._writer):
+                        oldest = self._writer.execute("SELECT MIN(rowid) FROM events").fetchone()[0]
+                        ix.drop_chunks_below(self._writer, oldest)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"{self.path}: retention of the chunk indexes failed: {exc}") from exc
+        self.compact_index()
         self.backfill_legacy()
         if deleted:
             with self._write_lock:
@@ -686,6 +762,9 @@ class SqliteEventStore(EventStore):
                 # its query; the connection closes when that thread ends (see _Reader)
                 with contextlib.suppress(sqlite3.Error):  # already closed by its own thread
                     reader.conn.interrupt()
+        self._stop.set()
+        if threading.current_thread() is not self._maintainer:
+            self._maintainer.join(timeout=60)
         with self._write_lock:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("PRAGMA optimize")

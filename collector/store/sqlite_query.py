@@ -311,12 +311,33 @@ def _rows_sql(
     return " UNION ALL ".join(parts), out
 
 
-def aggregation_sql(query: Query, agg: Aggregation, legacy: Legacy = NO_LEGACY, span: Span | None = None) -> Sql:
+def aggregation_sql(
+    query: Query,
+    agg: Aggregation,
+    legacy: Legacy = NO_LEGACY,
+    span: Span | None = None,
+    drive: tuple[str, Params] | None = None,
+) -> Sql:
     """The statement for ``agg``; rows are ``(key parts..., count, metric)`` (one key part but for composite).
 
     ``span``: read the column-backed rows by scanning that rowid span rather than through indexes.
+    ``drive``: SQL of the candidate rowids (a chunk index lookup) and its parameters.
     """
     where, params = compile_where(query, legacy)
+    if drive is not None:
+        where, params = f"e.rowid IN ({drive[0]}) AND {where}", [*drive[1], *params]
+    statement = _aggregation_sql(query, agg, legacy, span, where, params)
+    if drive is None:
+        return statement
+    # Rows are read by rowid from the candidates only: without NOT INDEXED SQLite may walk a whole
+    # index (for an order or a range) and test every row against the candidate list instead.
+    text = statement.text.replace("FROM events AS e WHERE", "FROM events AS e NOT INDEXED WHERE")
+    return Sql(text.replace("FROM events AS e, json_each", "FROM events AS e NOT INDEXED, json_each"), statement.params)
+
+
+def _aggregation_sql(
+    query: Query, agg: Aggregation, legacy: Legacy, span: Span | None, where: str, params: Params
+) -> Sql:
     if agg.kind in ("distinct", "sum"):
         if not agg.field:
             raise ValueError(f"{agg.kind} aggregation needs a field")

@@ -11,6 +11,7 @@ events as dropped (UDP has no way to slow the sender down).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -103,13 +104,17 @@ class RetryingBatcher:
                 self._cond.wait(remaining)
             if not self._queue:
                 return None if self._stopping else []
-            n = min(self.batch_size, len(self._queue))
-            return [self._queue[i] for i in range(n)]
+            if len(self._queue) <= self.batch_size:
+                return list(self._queue)
+            return list(itertools.islice(self._queue, self.batch_size))
 
     def _done(self, count: int) -> None:
         with self._cond:
-            for _ in range(count):
-                self._queue.popleft()
+            if count >= len(self._queue):
+                self._queue.clear()
+            else:
+                for _ in range(count):
+                    self._queue.popleft()
             self._cond.notify_all()
 
     def _run(self) -> None:

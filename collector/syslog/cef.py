@@ -10,12 +10,13 @@ whole event).
 
 from __future__ import annotations
 
-import ipaddress
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from soc_common.ecs import Event, put
+from collector.syslog.fields import FieldPath, put_path, split_paths, valid_ip
+from soc_common.ecs import Event
 from soc_common.parsers.common import iso_utc
 
 DATASET = "cef"
@@ -49,6 +50,13 @@ def is_cef(message: str) -> bool:
 
 def split_header(text: str) -> tuple[list[str], str]:
     """The 7 header fields after ``CEF:`` and the extension text; raises CefError when short."""
+    parts = text[4:].split("|", 7)
+    if len(parts) == 8 and "\\" not in text[: len(text) - len(parts[7])]:
+        return parts[:7], parts[7]  # no escape in the header: a plain split reads it the same
+    return _split_escaped_header(text)
+
+
+def _split_escaped_header(text: str) -> tuple[list[str], str]:
     fields: list[str] = []
     current: list[str] = []
     i, n = 4, len(text)
@@ -70,17 +78,20 @@ def split_header(text: str) -> tuple[list[str], str]:
 
 
 def parse_extension(text: str) -> dict[str, str]:
-    matches = list(_KEY.finditer(text))
+    """``k=v k2=v two words`` -> dict; a value runs to the next `` key=``, trailing space dropped."""
+    # one C-level split: [text before the first key, key1, value1, key2, value2, ...]
+    pieces = _split_keys(text)
     out: dict[str, str] = {}
-    for idx, match in enumerate(matches):
-        end = matches[idx + 1].start() if idx + 1 < len(matches) else len(text)
-        out[match.group(1)] = _unescape(text[match.end() : end].rstrip())
+    for idx in range(1, len(pieces), 2):
+        value = pieces[idx + 1].rstrip()
+        out[pieces[idx]] = _unescape(value) if "\\" in value else value
     return out
 
 
+_split_keys = _KEY.split
+
+
 def _unescape(value: str) -> str:
-    if "\\" not in value:
-        return value
     out: list[str] = []
     i, n = 0, len(value)
     while i < n:
@@ -98,19 +109,27 @@ def apply_cef(event: Event, message: str, tz: tzinfo | None = None) -> None:
     """Fill ``event`` from the CEF ``message``; raises CefError when it is not valid CEF."""
     header, ext_text = split_header(message)
     version, vendor, product, dev_version, signature, name, severity = header
-    event["event"]["dataset"] = DATASET
+    info = event["event"]
+    info["dataset"] = DATASET
     cef: dict[str, Any] = {"version": version, "name": name, "severity": severity}
     event["cef"] = cef
     event["observer"] = {**event.get("observer", {}), "vendor": vendor, "product": product, "version": dev_version}
-    event["event"]["code"] = signature
+    info["code"] = signature
     sev = _severity(severity)
     if sev is not None:
-        event["event"]["severity"] = sev
+        info["severity"] = sev
     event["message"] = name
     extensions = parse_extension(ext_text)
     cef["extensions"] = extensions
     for key, value in extensions.items():
-        _map(event, key, value, tz)
+        if value:
+            found = _MAPPING.get(key)
+            if found is not None:
+                mapper, path = found
+                if mapper is None:  # plain text, the most common kind: no call per key
+                    put_path(event, path, value)
+                else:
+                    mapper(event, path, value, tz)
 
 
 def _severity(text: str) -> int | None:
@@ -120,43 +139,64 @@ def _severity(text: str) -> int | None:
     return _SEVERITY_WORDS.get(text.lower())
 
 
-def _map(event: Event, key: str, value: str, tz: tzinfo | None) -> None:
-    if not value:
-        return
-    if key in _IP_KEYS:
-        if valid_ip(value):
-            put(event, _IP_KEYS[key], value)
-    elif key in _PORT_KEYS:
-        if value.isdecimal() and int(value) < 65536:
-            put(event, _PORT_KEYS[key], int(value))
-    elif key in _INT_KEYS:
-        if value.isdecimal():
-            put(event, _INT_KEYS[key], int(value))
-    elif key == "proto":
-        put(event, "network.transport", value.lower())
-    elif key == "rt":
-        stamp = _timestamp(value, tz)
-        if stamp is not None:
-            event["@timestamp"] = stamp
-    elif key in _TEXT_KEYS:
-        put(event, _TEXT_KEYS[key], value)
+def _map_ip(event: Event, path: FieldPath, value: str, tz: tzinfo | None) -> None:
+    if valid_ip(value):
+        put_path(event, path, value)
 
 
-def valid_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+def _map_port(event: Event, path: FieldPath, value: str, tz: tzinfo | None) -> None:
+    if value.isdecimal() and int(value) < 65536:
+        put_path(event, path, int(value))
+
+
+def _map_int(event: Event, path: FieldPath, value: str, tz: tzinfo | None) -> None:
+    if value.isdecimal():
+        put_path(event, path, int(value))
+
+
+def _map_transport(event: Event, path: FieldPath, value: str, tz: tzinfo | None) -> None:
+    put_path(event, path, value.lower())
+
+
+def _map_time(event: Event, path: FieldPath, value: str, tz: tzinfo | None) -> None:
+    stamp = _timestamp(value, tz)
+    if stamp is not None:
+        event["@timestamp"] = stamp
+
+
+_Mapper = Callable[[Event, FieldPath, str, "tzinfo | None"], None]
+#: extension key -> how to map its value and where; one lookup per key instead of a chain of tests
+_MAPPING: dict[str, tuple[_Mapper | None, FieldPath]] = {
+    **{k: (None, p) for k, p in split_paths(_TEXT_KEYS).items()},
+    "rt": (_map_time, ("@timestamp",)),
+    "proto": (_map_transport, ("network", "transport")),
+    **{k: (_map_int, p) for k, p in split_paths(_INT_KEYS).items()},
+    **{k: (_map_port, p) for k, p in split_paths(_PORT_KEYS).items()},
+    **{k: (_map_ip, p) for k, p in split_paths(_IP_KEYS).items()},
+}
 
 
 def _timestamp(value: str, tz: tzinfo | None) -> str | None:
-    """``rt``: epoch milliseconds or ``MMM dd yyyy HH:mm:ss`` (local time in ``tz``, else UTC)."""
+    """``rt``: epoch milliseconds or ``MMM dd yyyy HH:mm:ss`` (local time in ``tz``, else UTC).
+
+    Devices stamp bursts of events with the same second, so the text is cached per value.
+    """
+    key = (value, tz)
+    if key in _RT_CACHE:
+        return _RT_CACHE[key]
     try:
         if value.isdecimal():
             ts = datetime.fromtimestamp(int(value) / 1000, UTC)
         else:
             ts = datetime.strptime(value[:20], "%b %d %Y %H:%M:%S").replace(tzinfo=tz or UTC)
+        stamp: str | None = iso_utc(ts)
     except (ValueError, OverflowError, OSError):
-        return None
-    return iso_utc(ts)
+        stamp = None
+    if len(_RT_CACHE) >= _RT_CACHE_SIZE:
+        _RT_CACHE.clear()
+    _RT_CACHE[key] = stamp
+    return stamp
+
+
+_RT_CACHE: dict[tuple[str, tzinfo | None], str | None] = {}
+_RT_CACHE_SIZE = 4096

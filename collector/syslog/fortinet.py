@@ -9,10 +9,11 @@ the common ones are mapped to ECS when valid.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from collector.syslog.cef import valid_ip
+from collector.syslog.fields import FieldPath, put_path, split_paths, valid_ip
 from soc_common.ecs import Event, put
 from soc_common.parsers.common import iso_utc
 
@@ -44,12 +45,17 @@ def is_fortinet(message: str) -> bool:
 
 
 def parse_pairs(message: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, raw in _PAIR.findall(message):
-        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
-            raw = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        out[key] = raw
+    """Every ``key=value`` pair (a repeated key keeps its first place and its last value)."""
+    out = dict(_find_pairs(message))
+    if '"' in message:
+        for key in [k for k, v in out.items() if v[:1] == '"']:
+            raw = out[key]
+            if raw.endswith('"') and len(raw) >= 2:
+                out[key] = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     return out
+
+
+_find_pairs = _PAIR.findall
 
 
 def apply_fortinet(event: Event, message: str, tz: tzinfo | None) -> None:
@@ -60,27 +66,54 @@ def apply_fortinet(event: Event, message: str, tz: tzinfo | None) -> None:
     event["fortinet"] = {"firewall": dict(pairs)}
     event["observer"] = {**event.get("observer", {}), "vendor": "Fortinet", "product": "FortiGate", "type": "firewall"}
     for key, value in pairs.items():
-        if not value:
-            continue
-        if key in _IPS:
-            if valid_ip(value):
-                put(event, _IPS[key], value)
-        elif key in _PORTS or key in _INTS:
-            if value.isdecimal():
-                port = int(value)
-                if key in _INTS:
-                    put(event, _INTS[key], port)
-                elif port < 65536:
-                    put(event, _PORTS[key], port)
-        elif key == "proto" and value.isdecimal():
-            put(event, "network.iana_number", value)
-            put(event, "network.transport", _TRANSPORTS.get(value, value))
-        elif key in _TEXT:
-            put(event, _TEXT[key], value.lower() if key == "service" else value)
+        if value:
+            found = _MAPPING.get(key)
+            if found is not None:
+                mapper, path = found
+                if mapper is None:  # plain text, the most common kind: no call per pair
+                    put_path(event, path, value)
+                else:
+                    mapper(event, path, value)
     _categorise(event, pairs)
     stamp = _timestamp(pairs, tz)
     if stamp is not None:
         event["@timestamp"] = stamp
+
+
+def _map_ip(event: Event, path: FieldPath, value: str) -> None:
+    if valid_ip(value):
+        put_path(event, path, value)
+
+
+def _map_port(event: Event, path: FieldPath, value: str) -> None:
+    if value.isdecimal() and int(value) < 65536:
+        put_path(event, path, int(value))
+
+
+def _map_int(event: Event, path: FieldPath, value: str) -> None:
+    if value.isdecimal():
+        put_path(event, path, int(value))
+
+
+def _map_proto(event: Event, path: FieldPath, value: str) -> None:
+    if value.isdecimal():
+        put_path(event, ("network", "iana_number"), value)
+        put_path(event, ("network", "transport"), _TRANSPORTS.get(value, value))
+
+
+def _map_lower_text(event: Event, path: FieldPath, value: str) -> None:
+    put_path(event, path, value.lower())
+
+
+_Mapper = Callable[[Event, FieldPath, str], None]
+#: key -> how to map its value and where; later entries win, so the earlier checks' order is kept
+_MAPPING: dict[str, tuple[_Mapper | None, FieldPath]] = {
+    **{k: (_map_lower_text if k == "service" else None, p) for k, p in split_paths(_TEXT).items()},
+    "proto": (_map_proto, ("network",)),
+    **{k: (_map_port, p) for k, p in split_paths(_PORTS).items()},
+    **{k: (_map_int, p) for k, p in split_paths(_INTS).items()},
+    **{k: (_map_ip, p) for k, p in split_paths(_IPS).items()},
+}
 
 
 def _categorise(event: Event, pairs: dict[str, str]) -> None:
@@ -100,8 +133,27 @@ def _categorise(event: Event, pairs: dict[str, str]) -> None:
 
 
 def _timestamp(pairs: dict[str, str], tz: tzinfo | None) -> str | None:
-    """``eventtime`` (epoch s/ms/us/ns) when present, else ``date``+``time`` in ``tz`` (or the log's)."""
+    """``eventtime`` (epoch s/ms/us/ns) when present, else ``date``+``time`` in ``tz`` (or the log's).
+
+    A firewall sends many lines per second with the same time fields, so the text is cached.
+    """
     raw = pairs.get("eventtime", "")
+    date, clock = pairs.get("date"), pairs.get("time")
+    key = (raw, date, clock, pairs.get("tz", ""), tz)
+    if key in _STAMP_CACHE:
+        return _STAMP_CACHE[key]
+    stamp = _compute_timestamp(raw, date, clock, key[3], tz)
+    if len(_STAMP_CACHE) >= _STAMP_CACHE_SIZE:
+        _STAMP_CACHE.clear()
+    _STAMP_CACHE[key] = stamp
+    return stamp
+
+
+_STAMP_CACHE: dict[tuple[Any, ...], str | None] = {}
+_STAMP_CACHE_SIZE = 4096
+
+
+def _compute_timestamp(raw: str, date: str | None, clock: str | None, tz_text: str, tz: tzinfo | None) -> str | None:
     if raw.isdecimal():
         value = int(raw)
         while value > 10**11:  # ms, us or ns -> seconds-and-fraction below
@@ -110,11 +162,10 @@ def _timestamp(pairs: dict[str, str], tz: tzinfo | None) -> str | None:
             return iso_utc(datetime.fromtimestamp(value, UTC))
         except (OverflowError, OSError, ValueError):
             return None
-    date, clock = pairs.get("date"), pairs.get("time")
     if not date or not clock:
         return None
     zone = tz
-    match = _TZ.match(pairs.get("tz", ""))
+    match = _TZ.match(tz_text)
     if match:
         sign = -1 if match.group(1) == "-" else 1
         zone = timezone(sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3))))

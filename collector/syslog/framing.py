@@ -47,6 +47,9 @@ class StreamFramer:
             if self.octet_counting:
                 if not self._next_counted(frames):
                     break
+            elif not self._discarding_line and b"\x00" not in self._buf:
+                self._all_lines(frames)
+                break
             elif not self._next_line(frames):
                 break
         return frames
@@ -97,6 +100,22 @@ class StreamFramer:
         self.framing_errors += 1
         self.octet_counting = False
         return True
+
+    def _all_lines(self, frames: list[Frame]) -> None:
+        """Every complete LF-terminated line in one split (the buffer holds no NUL delimiter)."""
+        buf = self._buf
+        last = buf.rfind(b"\n")
+        if last >= 0:
+            chunk = bytes(buf[:last])
+            del buf[: last + 1]
+            limit = self.max_bytes
+            append = frames.append
+            for line in chunk.split(b"\n"):
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                if line:
+                    append(Frame(line[:limit], True) if len(line) > limit else Frame(line))
+        self._next_line(frames)  # the unfinished rest: only its length is checked
 
     def _next_line(self, frames: list[Frame]) -> bool:
         buf = self._buf

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import ssl
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 UDP_BUFFER_BYTES = 8 * 1024 * 1024
 UDP_BURST = 256  # datagrams parsed before handing them over together
+UDP_HOLD = 0.01  # seconds of sender silence after which a partial burst is handed over
+UDP_MAX_HOLD = 0.1  # a partial burst is handed over at least this often under a steady trickle
 UDP_QUEUE_WAIT = 1.0  # seconds a UDP burst may wait for room before it is counted as dropped
 READ_BYTES = 256 * 1024
 HANDSHAKE_TIMEOUT = 10.0
@@ -158,36 +162,58 @@ class SyslogReceiver:
 
     # -- UDP ---------------------------------------------------------------------------------------
     def _udp_loop(self) -> None:
+        """Drain the socket without blocking, parse datagrams as they come, hand them over in bursts.
+
+        The socket is non-blocking: a datagram costs one ``recvfrom`` (a socket with a timeout
+        polls before every read), and the loop waits in ``poll`` only once the socket is empty.
+        Parsed events are held until a burst is full, the sender pauses for ``UDP_HOLD`` seconds
+        or they are ``UDP_MAX_HOLD`` old: the batcher's lock and the counters are paid per burst.
+        """
         sock = self._udp
         assert sock is not None
+        sock.setblocking(False)
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
         limit = self.settings.max_message_bytes
         parse = self.parser.parse
-        while not self._stop.is_set():
-            events: list[Event] = []
-            nbytes = truncated = 0
+        recvfrom = sock.recvfrom
+        stopping = self._stop.is_set
+        events: list[Event] = []
+        nbytes = truncated = 0
+        held_until = 0.0
+        while not stopping():
             try:
-                data, addr = sock.recvfrom(65535)
-                sock.setblocking(False)
-                while True:
-                    nbytes += len(data)
-                    cut = len(data) > limit
-                    truncated += cut
-                    events.append(parse(data[:limit] if cut else data, addr[0], addr[1], truncated=cut))
-                    if len(events) >= UDP_BURST:
-                        break
-                    data, addr = sock.recvfrom(65535)
-            except (BlockingIOError, TimeoutError):
-                pass
+                data, addr = recvfrom(65535)
+            except BlockingIOError:
+                if events and time.monotonic() >= held_until:
+                    self._hand_over_udp(events, nbytes, truncated)
+                    events, nbytes, truncated = [], 0, 0
+                if not poller.poll(UDP_HOLD * 1000 if events else _POLL * 1000) and events:
+                    self._hand_over_udp(events, nbytes, truncated)  # the sender paused
+                    events, nbytes, truncated = [], 0, 0
+                continue
             except OSError:
-                if self._stop.is_set():
-                    return
+                if stopping():
+                    break
                 log.exception("syslog UDP socket error")
-            finally:
-                if not self._stop.is_set():
-                    sock.settimeout(_POLL)
-            if events:
-                self._count(events, nbytes, truncated)
-                self.batcher.add(events, wait=UDP_QUEUE_WAIT)  # refused events are counted there
+                continue
+            if not events:
+                held_until = time.monotonic() + UDP_MAX_HOLD
+            nbytes += len(data)
+            if len(data) > limit:
+                truncated += 1
+                events.append(parse(data[:limit], addr[0], addr[1], truncated=True))
+            else:
+                events.append(parse(data, addr[0], addr[1]))
+            if len(events) >= UDP_BURST:
+                self._hand_over_udp(events, nbytes, truncated)
+                events, nbytes, truncated = [], 0, 0
+        if events:
+            self._hand_over_udp(events, nbytes, truncated)
+
+    def _hand_over_udp(self, events: list[Event], nbytes: int, truncated: int) -> None:
+        self._count(events, nbytes, truncated)
+        self.batcher.add(events, wait=UDP_QUEUE_WAIT)  # refused events are counted there
 
     # -- TCP / TLS ------------------------------------------------------------------------------------
     def _accept_loop(self, listener: socket.socket, ctx: ssl.SSLContext | None) -> None:

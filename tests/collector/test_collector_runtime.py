@@ -104,8 +104,9 @@ def test_shipped_event_is_stored_enriched_and_raises_alert(running: Collector, t
 
 def test_metrics_need_bearer_and_count_everything(running: Collector, tmp_path: Path) -> None:
     agent = enrolled_agent(running, tmp_path)
-    agent.ship([whoami_event("m-1"), whoami_event("m-2"), "{broken"])
-    agent.ship([whoami_event("m-1")])
+    first = whoami_event("m-1")
+    agent.ship([first, whoami_event("m-2"), "{broken"])
+    agent.ship([first])  # a retry: the same event again (same id and time)
     assert running.pipeline is not None and running.pipeline.detection is not None
     running.pipeline.detection.drain(10)
     record_netflow_gap("192.0.2.1", 3)

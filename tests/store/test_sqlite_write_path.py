@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from collector.store.base import Query, StoreError, Term
-from collector.store.sqlite import UNINDEXED_PROMOTED, SqliteEventStore, _promoted
+from collector.store.sqlite import SqliteEventStore, _promoted
 from collector.store.sqlite_query import PROMOTED_COLUMNS
 from soc_common.ecs import Event
 
@@ -76,31 +76,31 @@ def test_a_failed_group_commit_fails_every_batch_in_it(tmp_path: Path) -> None:
     store.close()
 
 
-def test_index_set_matches_the_declared_hot_fields_and_old_files_are_trimmed(tmp_path: Path) -> None:
+def test_events_keep_only_append_local_indexes_and_old_files_are_trimmed(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
     SqliteEventStore(path).close()
-    with sqlite3.connect(path) as conn:  # an older file that still has an index now dropped
+    with sqlite3.connect(path) as conn:  # an older file with the per-row pivot indexes of 0.2
         conn.execute("CREATE INDEX events_site ON events (site, ts) WHERE site IS NOT NULL")
+        conn.execute("CREATE INDEX events_source_ip ON events (source_ip, ts) WHERE source_ip IS NOT NULL")
     SqliteEventStore(path).close()
-    indexed = {f"events_{c}" for f, c in PROMOTED_COLUMNS.items() if f not in UNINDEXED_PROMOTED}
-    assert _index_names(path) == {"events_ts", "events_ingested", "events_irregular", *indexed}
+    assert _index_names(path) == {"events_ts", "events_ingested", "events_irregular"}
+    with sqlite3.connect(path) as conn:
+        unique = [row[2] for row in conn.execute("PRAGMA index_list(events)") if row[1] == "events_ts"]
+    assert unique == [1]  # (ts, eid) is the identity that refuses duplicates
 
 
-def test_hot_pivot_in_a_time_range_uses_its_index(tmp_path: Path) -> None:
+def test_a_pivot_is_found_through_its_chunk_index_and_in_the_tail(tmp_path: Path) -> None:
     store = SqliteEventStore(tmp_path / "events.db")
     store.write([_event(i) for i in range(200)])
-    with sqlite3.connect(tmp_path / "events.db") as conn:
-        conn.execute("ANALYZE")
-        plan = " ".join(
-            str(row[3])
-            for row in conn.execute(
-                "EXPLAIN QUERY PLAN SELECT eid FROM events AS e WHERE e.source_ip = ? AND e.ts >= ? AND e.ts < ?",
-                ("10.0.1.1", 0, 2**62),
-            )
-        )
-    assert "events_source_ip" in plan
-    page = store.search(Query((Term("source.ip", "10.0.1.1"),)), size=500)
-    assert page.total == len([i for i in range(200) if (i % 7, i % 200) == (1, 1)])
+    query = Query((Term("source.ip", "10.0.1.1"),))
+    expected = len([i for i in range(200) if (i % 7, i % 200) == (1, 1)])
+    assert store.count(query) == expected  # nothing indexed yet: the tail answers
+    store.refresh()
+    store.write([_event(i) for i in range(200, 260)])  # a new tail after the chunk
+    expected += len([i for i in range(200, 260) if (i % 7, i % 200) == (1, 1)])
+    assert store._plan(query).drive is not None
+    page = store.search(query, size=500)
+    assert page.total == len(page.events) == expected
     assert {e["source"]["ip"] for e in page.events} == {"10.0.1.1"}
     store.close()
 

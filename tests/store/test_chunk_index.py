@@ -1,0 +1,202 @@
+"""The embedded store's chunk indexes: every answer equals a plain scan, whatever is indexed yet.
+
+Queries are checked against the same filter evaluated in Python over everything written, after
+writes that leave rows in the tail, after indexing runs, after merges, after retention, and on a
+file written by the previous release (per-row pivot indexes, a UNIQUE event id).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.store import sqlite_index as ix
+from collector.store.base import Aggregation, Query, Term
+from collector.store.sqlite import SqliteEventStore
+from soc_common.ecs import Event, iso
+
+START = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def _event(i: int, *, ts: datetime | None = None) -> Event:
+    when = ts or START + timedelta(seconds=i)
+    user: Any = f"user{i % 9}"
+    if i % 97 == 0:
+        user = [f"user{i % 9}", "admin"]  # an array: the column stays NULL, the row is irregular
+    return {
+        "@timestamp": iso(when),
+        "event": {"id": f"e{i}", "dataset": "system.auth" if i % 3 else "network_traffic.flow"},
+        "host": {"name": f"pc-{i % 13}"},
+        "source": {"ip": f"10.0.{i % 5}.{i % 11}"},
+        "destination": {"ip": f"192.0.2.{i % 4}"},
+        "user": {"name": user},
+    }
+
+
+def _matches(event: Event, field: str, value: str) -> bool:
+    top, sub = field.split(".")
+    got = event.get(top, {}).get(sub)
+    return value in got if isinstance(got, list) else got == value
+
+
+QUERIES = [
+    ("source.ip", "10.0.3.3"),
+    ("user.name", "user4"),
+    ("user.name", "admin"),
+    ("host.name", "pc-7"),
+    ("destination.ip", "192.0.2.1"),
+    ("event.dataset", "network_traffic.flow"),
+    ("event.id", "e1234"),
+]
+
+
+def _check(store: SqliteEventStore, written: list[Event]) -> None:
+    for field, value in QUERIES:
+        expected = sorted(e["event"]["id"] for e in written if _matches(e, field, value))
+        query = Query((Term(field, value),))
+        page = store.search(query, size=10_000)
+        assert sorted(e["event"]["id"] for e in page.events) == expected, (field, value)
+        assert store.count(query) == page.total == len(expected)
+        lo, hi = START + timedelta(seconds=100), START + timedelta(seconds=900)
+        ranged = Query((Term(field, value),), lo, hi)
+        in_range = [e for e in written if _matches(e, field, value) and iso(lo) <= e["@timestamp"] < iso(hi)]
+        assert store.count(ranged) == len(in_range), (field, value)
+        if field != "event.id":
+            buckets = store.aggregate(ranged, Aggregation("terms", "host.name", size=100))
+            assert sum(b.count for b in buckets) == len(in_range)
+
+
+def test_answers_are_the_same_in_the_tail_after_indexing_and_after_merges(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    written: list[Event] = []
+    try:
+        for start in range(0, 2000, 100):
+            batch = [_event(i) for i in range(start, start + 100)]
+            store.write(batch)
+            written += batch
+            if start % 300 == 0:
+                store.refresh()  # a chunk per refresh; the rows after it stay in the tail
+        _check(store, written)
+        with sqlite3.connect(tmp_path / "events.db") as conn:
+            assert conn.execute("SELECT COUNT(*) FROM ix_chunks").fetchone()[0] >= 5
+        with store._write_lock:
+            merged = ix.merge_chunks(store._writer, fan_in=2)
+        assert merged >= 2
+        _check(store, written)
+        store.refresh()
+        assert ix.tail_rows(store._reader()) == 0
+        _check(store, written)
+        assert [e["event"]["id"] for e in store.get(["e5", "e1999", "nope", "e0"])] == ["e5", "e1999", "e0"]
+    finally:
+        store.close()
+
+
+def test_a_resent_event_is_a_duplicate_in_the_tail_and_once_indexed(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    try:
+        batch = [_event(i) for i in range(50)]
+        assert store.write(batch).stored == 50
+        assert (store.write(batch[:10]).stored, store.write(batch[:10]).duplicates) == (0, 10)
+        store.refresh()
+        again = store.write(batch)
+        assert (again.stored, again.duplicates) == (0, 50)
+        assert store.count(Query()) == 50
+    finally:
+        store.close()
+
+
+def test_retention_drops_whole_chunks_and_an_emptied_table_starts_over(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    try:
+        old = [_event(i, ts=START - timedelta(days=200, seconds=-i)) for i in range(300)]
+        store.write(old)
+        store.refresh()
+        new = [_event(i) for i in range(300, 400)]
+        store.write(new)
+        store.refresh()
+        assert store.delete_older_than(START - timedelta(days=1)) == 300
+        with sqlite3.connect(tmp_path / "events.db") as conn:
+            assert conn.execute("SELECT COUNT(*) FROM ix_chunks WHERE hi <= 300").fetchone()[0] == 0
+        _check(store, new)
+        assert store.delete_older_than(START + timedelta(days=1)) == 100
+        assert ix.indexed_upto(store._reader()) == 0
+        fresh = [_event(i) for i in range(1000, 1100)]  # rowids start from 1 again
+        store.write(fresh)
+        _check(store, fresh)
+        store.refresh()
+        _check(store, fresh)
+    finally:
+        store.close()
+
+
+def _release_0_2_file(path: Path, events: list[Event]) -> None:
+    """A file as 0.2 wrote it: UNIQUE eid, a plain (ts, eid) index, per-row pivot indexes."""
+    store = SqliteEventStore(path)
+    store.write(events)
+    store.close()
+    with sqlite3.connect(path) as conn:
+        for table in ("ix_chunks", "ix_state", *(f"ix_{c}" for c in ix.PIVOT_COLUMNS.values())):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DROP INDEX events_ts")
+        conn.execute("CREATE INDEX events_ts ON events (ts, eid)")
+        conn.execute("CREATE UNIQUE INDEX events_eid_unique ON events (eid)")
+        for column in ("dataset", "host_name", "source_ip", "destination_ip", "user_name"):
+            conn.execute(f"CREATE INDEX events_{column} ON events ({column}, ts) WHERE {column} IS NOT NULL")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+
+def test_a_file_from_the_previous_release_is_indexed_in_steps_and_answers_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.db"
+    written = [_event(i) for i in range(1500)]
+    _release_0_2_file(path, written)
+    monkeypatch.setattr(ix, "RUN_MAX_ROWS", 400)
+    store = SqliteEventStore(path)
+    try:
+        _check(store, written)  # nothing indexed: the whole table is the tail
+        assert store.write(written[:5]).duplicates == 5  # the old UNIQUE eid still refuses them
+        store._indexer.run(store._writer, max_rows=400)
+        assert ix.indexed_upto(store._reader()) == 400
+        _check(store, written)
+        store.refresh()
+        assert ix.indexed_upto(store._reader()) == 1500
+        _check(store, written)
+    finally:
+        store.close()
+
+
+def test_readers_see_every_row_while_the_maintenance_thread_indexes_and_merges(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            n = store.count(Query((Term("host.name", "pc-3"),)))
+            total = store.count(Query())
+            if n * 13 > total + 13 * 13:  # never more than its share, and never rows counted twice
+                errors.append(f"{n} of {total}")
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    written: list[Event] = []
+    try:
+        for start in range(0, 3000, 150):
+            batch = [_event(i) for i in range(start, start + 150)]
+            store.write(batch)
+            written += batch
+            store.index_pending(force=True, merge_rows=10_000)
+    finally:
+        stop.set()
+        thread.join()
+    try:
+        assert not errors
+        _check(store, written)
+    finally:
+        store.close()
