@@ -68,6 +68,10 @@ class AnomalyEngine:
 
     def run_once(self, now: datetime | None = None) -> CycleReport:
         now = now or datetime.now(UTC)
+        # What was written up to now becomes searchable through the indexes (Elasticsearch's
+        # refresh; the embedded store indexes its tail), so the cycle's many small pivot queries
+        # do not each read the rows written since the last indexing run.
+        self.store.refresh()
         ctx = RunContext(self.store, self.settings, self.state, self.zones, now)
         report = CycleReport()
         for detector in self.detectors:

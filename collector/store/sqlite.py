@@ -579,30 +579,27 @@ class SqliteEventStore(EventStore):
         bounded = query.time_field == "@timestamp"
         lo = to_epoch_us(query.start) if bounded and query.start is not None else None
         hi = to_epoch_us(query.end) if bounded and query.end is not None else None
-        best: tuple[int, str, list[Any], bool] | None = None
-        tail: int | None = None
-        for flt in query.filters:
-            if not isinstance(flt, Term) or flt.field not in ix.PIVOT_COLUMNS:
-                continue
-            values = list(flt.value) if isinstance(flt.value, list | tuple | set | frozenset) else [flt.value]
-            if not values or len(values) > _ID_CHUNK or not all(isinstance(v, str) for v in values):
-                continue
-            column = ix.PIVOT_COLUMNS[flt.field]
+        terms = [flt for flt in query.filters if isinstance(flt, Term) and flt.field in ix.PIVOT_COLUMNS]
+        terms.sort(key=lambda flt: flt.field == "event.dataset")  # hosts, addresses, ids first: rarer
+        span = self._time_span(lo, hi) if lo is not None and hi is not None else None
+        if terms:
+            scope = span[1] - span[0] + 1 if span is not None else self._table_rows()
+            # Counting stops where the term stops being worth it: a common dataset would otherwise
+            # be counted entry by entry on every query.
+            enough = scope // _LOOKUP_COST
             try:
-                if tail is None:
-                    tail = ix.tail_rows(self._reader())
-                matched = tail + ix.count_indexed(self._reader(), column, values, lo, hi)
+                tail = ix.tail_rows(self._reader())
+                for flt in terms:
+                    values = list(flt.value) if isinstance(flt.value, list | tuple | set | frozenset) else [flt.value]
+                    if not values or len(values) > _ID_CHUNK or not all(isinstance(v, str) for v in values):
+                        continue
+                    column = ix.PIVOT_COLUMNS[flt.field]
+                    matched = tail + ix.count_indexed(self._reader(), column, values, lo, hi, limit=enough + 1)
+                    if matched <= enough or scope < _SCAN_MIN_ROWS:
+                        irregular = flt.field in PROMOTED_COLUMNS
+                        return _Plan(drive=ix.candidates(column, values, lo, hi, irregular=irregular))
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: query failed: {exc}") from exc
-            if best is None or matched < best[0]:
-                best = (matched, column, values, flt.field in PROMOTED_COLUMNS)
-        span: tuple[int, int, int] | None = None
-        if lo is not None and hi is not None:
-            span = self._time_span(lo, hi)
-        if best is not None:
-            scope = span[1] - span[0] + 1 if span is not None else self._table_rows()
-            if best[0] * _LOOKUP_COST < scope or scope < _SCAN_MIN_ROWS:
-                return _Plan(drive=ix.candidates(best[1], best[2], lo, hi, irregular=best[3]))
         if for_scan and span is not None and span[2] >= _SCAN_MIN_ROWS:
             return _Plan(span=(span[0], span[1]))
         return _Plan()

@@ -8,7 +8,7 @@ indexes against 7 µs without them, and the gap grows with the table.
 
 So those fields are indexed the way log stores do it (Lucene segments, ClickHouse parts): rows
 are written to the table alone, and every few seconds the rows written since the last run are
-indexed as one *chunk*: ``(chunk, value, rowid)`` entries sorted by value, in one statement. The
+indexed as one *chunk*: ``(chunk, value, time, rowid)`` entries sorted by value, in one statement. The
 chunk number only grows, so a run appends at the end of each index tree and writes every page
 once, full. A query looks a value up in each chunk that overlaps its time range (one seek per
 chunk), and reads the rows not indexed yet (the *tail*, at most one run) straight from the table.
@@ -68,8 +68,8 @@ def schema() -> list[str]:
     ]
     for column in PIVOT_COLUMNS.values():
         statements.append(
-            f"CREATE TABLE IF NOT EXISTS ix_{column} (ch INTEGER NOT NULL, v TEXT NOT NULL, rid INTEGER NOT NULL, "
-            "PRIMARY KEY (ch, v, rid)) WITHOUT ROWID"
+            f"CREATE TABLE IF NOT EXISTS ix_{column} (ch INTEGER NOT NULL, v TEXT NOT NULL, ts INTEGER NOT NULL, "
+            "rid INTEGER NOT NULL, PRIMARY KEY (ch, v, ts, rid)) WITHOUT ROWID"
         )
     return statements
 
@@ -120,8 +120,8 @@ def index_tail(conn: sqlite3.Connection, max_rows: int = RUN_MAX_ROWS) -> int:
         ).lastrowid
         for column in PIVOT_COLUMNS.values():
             conn.execute(
-                f"INSERT INTO ix_{column} (ch, v, rid) SELECT ?, {column}, rowid FROM events "
-                f"WHERE rowid > ? AND rowid <= ? AND {column} IS NOT NULL ORDER BY 2, 3",
+                f"INSERT INTO ix_{column} (ch, v, ts, rid) SELECT ?, {column}, ts, rowid FROM events "
+                f"WHERE rowid > ? AND rowid <= ? AND {column} IS NOT NULL ORDER BY 2, 3, 4",
                 (ch, upto, hi),
             )
     conn.execute("UPDATE ix_state SET upto = ? WHERE id = 1", (hi,))
@@ -187,8 +187,8 @@ def _merge(conn: sqlite3.Connection, picked: Sequence[tuple[int, ...]], level: i
     ).lastrowid
     for column in PIVOT_COLUMNS.values():
         conn.execute(
-            f"INSERT INTO ix_{column} (ch, v, rid) SELECT ?, v, rid FROM ix_{column} WHERE ch IN ({marks}) "
-            "ORDER BY v, rid",
+            f"INSERT INTO ix_{column} (ch, v, ts, rid) SELECT ?, v, ts, rid FROM ix_{column} WHERE ch IN ({marks}) "
+            "ORDER BY v, ts, rid",
             (new, *chunks),
         )
         conn.execute(f"DELETE FROM ix_{column} WHERE ch IN ({marks})", chunks)
@@ -210,6 +210,18 @@ def drop_chunks_below(conn: sqlite3.Connection, oldest_rowid: int | None) -> int
             conn.execute(f"DELETE FROM ix_{column} WHERE ch IN ({marks})", part)
         conn.execute(f"DELETE FROM ix_chunks WHERE ch IN ({marks})", part)
     return len(chunks)
+
+
+def _entry_time(lo: int | None, hi: int | None) -> tuple[str, list[Any]]:
+    """The time bounds on index entries (each holds its row's ``ts``: no row is read to test it)."""
+    sql, params = "", []
+    if lo is not None:
+        sql += " AND x.ts >= ?"
+        params.append(lo)
+    if hi is not None:
+        sql += " AND x.ts < ?"
+        params.append(hi)
+    return sql, params
 
 
 def _chunk_filter(lo: int | None, hi: int | None) -> tuple[str, list[Any]]:
@@ -236,13 +248,32 @@ def candidates(
     """
     chunks, params = _chunk_filter(lo, hi)
     marks = ",".join("?" * len(values))
-    sql = (
-        f"SELECT x.rid FROM ix_{column} AS x WHERE x.ch IN ({chunks}) AND x.v IN ({marks}) "
-        "UNION ALL SELECT rowid FROM events WHERE rowid > (SELECT upto FROM ix_state WHERE id = 1)"
-    )
+    tail, tail_params = _tail_filter(column, values, lo, hi)
+    when, when_params = _entry_time(lo, hi)
+    sql = f"SELECT x.rid FROM ix_{column} AS x WHERE x.ch IN ({chunks}) AND x.v IN ({marks}){when} UNION ALL {tail}"
     if irregular:
         sql += " UNION ALL SELECT rowid FROM events WHERE irregular = 1"
-    return sql, [*params, *values]
+    return sql, [*params, *values, *when_params, *tail_params]
+
+
+def _tail_filter(column: str, values: Sequence[Any], lo: int | None, hi: int | None) -> tuple[str, list[Any]]:
+    """The tail's rows that can match: its rowid range read in order, the value and time tested on it.
+
+    Irregular rows (NULL column, value in the JSON) come from their own branch of the candidates.
+    """
+    marks = ",".join("?" * len(values))
+    sql = (
+        "SELECT rowid FROM events NOT INDEXED WHERE rowid > (SELECT upto FROM ix_state WHERE id = 1) "
+        f"AND {column} IN ({marks})"
+    )
+    params: list[Any] = list(values)
+    if lo is not None:
+        sql += " AND ts >= ?"
+        params.append(lo)
+    if hi is not None:
+        sql += " AND ts < ?"
+        params.append(hi)
+    return sql, params
 
 
 def tail_rows(conn: sqlite3.Connection) -> int:
@@ -251,9 +282,23 @@ def tail_rows(conn: sqlite3.Connection) -> int:
     return max(int(conn.execute(sql).fetchone()[0]), 0)
 
 
-def count_indexed(conn: sqlite3.Connection, column: str, values: Sequence[Any], lo: int | None, hi: int | None) -> int:
-    """How many index entries hold one of ``values`` in chunks overlapping the range (planning)."""
+def count_indexed(
+    conn: sqlite3.Connection,
+    column: str,
+    values: Sequence[Any],
+    lo: int | None,
+    hi: int | None,
+    *,
+    limit: int | None = None,
+) -> int:
+    """Index entries holding one of ``values`` in ``lo <= ts < hi``, counted up to ``limit`` (planning)."""
     chunks, params = _chunk_filter(lo, hi)
     marks = ",".join("?" * len(values))
-    sql = f"SELECT COUNT(*) FROM ix_{column} WHERE ch IN ({chunks}) AND v IN ({marks})"
-    return int(conn.execute(sql, [*params, *values]).fetchone()[0])
+    when, when_params = _entry_time(lo, hi)
+    entries = f"SELECT 1 FROM ix_{column} AS x WHERE x.ch IN ({chunks}) AND x.v IN ({marks}){when}"
+    bound: list[Any] = []
+    if limit is not None:
+        entries += " LIMIT ?"
+        bound.append(max(int(limit), 0))
+    sql = f"SELECT COUNT(*) FROM ({entries})"
+    return int(conn.execute(sql, [*params, *values, *when_params, *bound]).fetchone()[0])
