@@ -16,13 +16,17 @@ pre-backlog one shows whether memory taken by the backlog came back.
 from __future__ import annotations
 
 import argparse
+import copy
+import gc
 import shutil
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -35,9 +39,13 @@ from soak import machine  # noqa: E402
 from soak_injectors import StoreUnavailable  # noqa: E402
 from soak_procs import parse_metrics  # noqa: E402
 
+from soc_common.ecs import iso  # noqa: E402
+
 SAMPLE_SECONDS = 10.0
 WARM_UP_SECONDS = 60.0
 MIB = 1 << 20
+ENGINE_T0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z
+_FLOW_TEMPLATE: dict[str, Any] | None = None
 
 
 @dataclass
@@ -138,6 +146,68 @@ def summary(samples: list[Sample], phase: str) -> str:
     )
 
 
+def engine_events(start: int, count: int, per_second: float) -> list[dict[str, Any]]:
+    """Flow events as the NetFlow receiver makes them (a new source address each) and 1 in 10 an SSH failure."""
+    sys.path.insert(0, str(REPO / "tests" / "collector"))
+    from peers import netflow_stream
+
+    from collector.netflow.decoder import FlowDecoder
+    from collector.netflow.events import batch_events
+
+    global _FLOW_TEMPLATE
+    if _FLOW_TEMPLATE is None:
+        decoded = FlowDecoder().decode(netflow_stream(9, 1, 1)[0], "127.0.0.1")
+        _FLOW_TEMPLATE = batch_events(decoded.batches[0])[0]
+    out: list[dict[str, Any]] = []
+    for i in range(start, start + count):
+        ts = ENGINE_T0 + i / per_second
+        stamp = iso(datetime.fromtimestamp(ts, UTC))
+        source = f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+        if i % 10 == 0:
+            out.append({
+                "@timestamp": stamp, "message": f"Failed password for u{i % 7} from 172.16.0.{i % 50} port 22",
+                "event": {"id": f"ssh{i}", "action": "ssh_login", "outcome": "failure", "dataset": "system.auth"},
+                "host": {"name": f"srv{i % 4}"}, "source": {"ip": f"172.16.0.{i % 50}"}, "user": {"name": f"u{i % 7}"},
+            })  # fmt: skip
+            continue
+        event = copy.deepcopy(_FLOW_TEMPLATE)
+        event["@timestamp"] = stamp
+        event["event"]["id"] = f"{i:032x}"
+        event["source"]["ip"] = event["netflow"]["source_ipv4_address"] = source
+        out.append(event)
+    return out
+
+
+def engine_memory(n: int, per_second: float) -> None:
+    """The detection engine alone: traced memory, correlation groups and CPU per event."""
+    from collector.detection.loader import load_engine
+
+    engine = load_engine([REPO / "rules"])
+    engine.process(engine_events(0, 10, per_second))  # imports made by the first alert, not state
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    cpu = 0.0
+    batch = 1000
+    print("| events | traced MiB | groups | CPU us/event (traced) |\n|---:|---:|---:|---:|")
+    for start in range(10, n + 10, batch):
+        events = engine_events(start, batch, per_second)
+        began = time.process_time()
+        engine.process(events)
+        cpu += time.process_time() - began
+        del events
+        done = start + batch - 10
+        if done % max(batch, n // 5) == 0:
+            gc.collect()
+            traced = (tracemalloc.get_traced_memory()[0] - base) / MIB
+            groups = sum(s["groups"] for s in engine.correlation_stats().values())
+            print(f"| {done} | {traced:.1f} | {groups} | {cpu / done * 1e6:.1f} |", flush=True)
+    tracemalloc.stop()
+    for rule, stats in engine.correlation_stats().items():
+        if any(stats.values()):
+            print(f"{rule}: {stats}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="total load time")
@@ -148,7 +218,13 @@ def main() -> int:
     parser.add_argument("--backlog", type=float, default=0.0, help="store unavailable this many s (0: none)")
     parser.add_argument("--no-detection", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="print the table only at the end")
+    parser.add_argument("--engine", type=int, default=0, help="measure the detection engine alone on N events")
+    parser.add_argument("--engine-rate", type=float, default=100.0, help="--engine: flows per s of event time")
     args = parser.parse_args()
+    if args.engine:
+        print(f"machine: {machine()}", flush=True)
+        engine_memory(args.engine, args.engine_rate)
+        return 0
     if args.backlog and args.backlog < 35:
         parser.error("--backlog must be >= 35 s (the SQLite store waits 30 s for its write lock)")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,10 +13,13 @@ from collector.detection.specs import CorrelationSpec, RuleMeta, RuleSpec
 
 if TYPE_CHECKING:  # alerts (pydantic) load only when an alert is built: ``soc hunt`` never does
     from collector.detection.alerts import SeverityHook
+    from collector.detection.event_facts import Projection
     from collector.detection.loader import LoadReport
     from soc_common.alert import Alert
 
-DEDUP_MEMORY = 100_000  # (rule, event) pairs remembered to drop identical repeats
+#: (rule, event) pairs remembered to drop identical repeats (an agent re-sending a batch whose
+#: acknowledgement it lost): at least half this many, the most recent first seen, are remembered.
+DEDUP_MEMORY = 100_000
 
 
 @dataclass
@@ -66,7 +68,11 @@ class DetectionEngine:
         for state in self._states:
             for rid in dict.fromkeys(state.spec.rule_ids):
                 self._feeds.setdefault(rid, []).append(state)
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # Two generations of hashes of (rule id, event id): the newer fills to half DEDUP_MEMORY, then
+        # replaces the older. An int in a set costs ~60 bytes; the ordered dict of tuples it replaces
+        # held each event id string too (~250 bytes per pair, 25 MiB when full).
+        self._seen: set[int] = set()
+        self._seen_before: set[int] = set()
 
     def match(self, event: Mapping[str, Any]) -> list[int]:
         """Numbers of the rules whose condition ``event`` satisfies (no state is touched)."""
@@ -93,6 +99,7 @@ class DetectionEngine:
         ev_id = ""
         raw: Mapping[str, Any] | None = None
         ts: float | None = None
+        projection: Projection | None = None
         for i in matched:
             rule = self.rules[i]
             if rule.emit:
@@ -100,14 +107,15 @@ class DetectionEngine:
             states = self._feeds.get(rule.meta.id)
             if states:
                 if ts is None:
-                    from collector.detection.event_facts import event_id_of, event_time
+                    from collector.detection.event_facts import event_id_of, event_time, packed_projection
 
                     when = event_time(event)
                     ts = when.timestamp() if when else 0.0
                     ev_id = event_id_of(event)
                     raw = self._selection.views(event)[1]
+                    projection = packed_projection(event)  # one copy shared by every window it enters
                 for state in states:
-                    firing = state.feed(rule.meta.id, ts, raw or {}, ev_id, event)
+                    firing = state.feed(rule.meta.id, ts, raw or {}, ev_id, event, projection=projection)
                     if firing is not None:
                         result.firings.append(firing)
         return result
@@ -117,13 +125,15 @@ class DetectionEngine:
         return self.record(event, self.match(event))
 
     def _first_time(self, rule_id: str, event_id: str) -> bool:
-        key = (rule_id, event_id)
-        if key in self._seen:
+        # A 64-bit hash: a false "seen" needs a collision among ~1e5 pairs (odds about 1 in 1e9).
+        key = hash((rule_id, event_id))
+        if key in self._seen or key in self._seen_before:
             self.stats.duplicates += 1
             return False
-        self._seen[key] = None
-        if len(self._seen) > DEDUP_MEMORY:
-            self._seen.popitem(last=False)
+        self._seen.add(key)
+        if len(self._seen) >= DEDUP_MEMORY // 2:
+            self._seen_before = self._seen
+            self._seen = set()
         return True
 
     def alerts_for(self, event: Mapping[str, Any], evaluation: Evaluation) -> list[Alert]:
@@ -165,6 +175,7 @@ class DetectionEngine:
                 "evicted_groups": s.stats.evicted_groups,
                 "dropped_entries": s.stats.dropped_entries,
                 "missing_group_field": s.stats.missing_group_field,
+                "expired_groups": s.stats.expired_groups,
             }
             for s in self._states
         }

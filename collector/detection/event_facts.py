@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from itertools import chain
+from typing import Any, TypeAlias
 
 from soc_common.ecs import get, parse_ts, put, stable_event_id
 
@@ -122,9 +123,23 @@ def alert_projection(event: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-def expand_projection(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """The nested document of an :func:`alert_projection`."""
+#: An alert projection packed as one flat tuple ``(path, value, path, value, ...)``: what correlation
+#: windows hold per recent event. A tuple costs half of the dict it packs (no hash table), and the
+#: paths are the shared constants of :data:`KEY_FIELDS`.
+Projection: TypeAlias = tuple[Any, ...]
+
+
+def packed_projection(event: Mapping[str, Any]) -> Projection:
+    """:func:`alert_projection` packed into a :data:`Projection`."""
+    found: dict[str, Any] = {}
+    _PROJECTION.collect(event, found)
+    return tuple(chain.from_iterable(found.items()))
+
+
+def expand_projection(flat: Mapping[str, Any] | Projection) -> dict[str, Any]:
+    """The nested document of an :func:`alert_projection` or a :func:`packed_projection`."""
     out: dict[str, Any] = {}
-    for path, value in flat.items():
+    pairs = flat.items() if isinstance(flat, Mapping) else zip(flat[::2], flat[1::2], strict=True)
+    for path, value in pairs:
         put(out, path, value)
     return out

@@ -4,6 +4,7 @@ and of each only the fields an alert reads."""
 from __future__ import annotations
 
 from collector.detection.correlation import MAX_KEPT_EVENTS, CorrelationState, Firing
+from collector.detection.event_facts import expand_projection
 from collector.detection.specs import CorrelationSpec, RuleMeta
 
 
@@ -36,9 +37,12 @@ def test_only_the_newest_documents_stay_in_a_window() -> None:
     assert feed(state, 500, users=3) == []  # 3 distinct users: never fires, the window keeps filling
     (group,) = state.groups.values()
     assert len(group.entries) == 500  # every match still counts
-    held = [e for e in group.entries if e.event is not None]
+    held = [doc for _ts, _value, _id, doc in group.entries if doc is not None]
     assert len(held) == MAX_KEPT_EVENTS
-    assert [e.event["event.id"] for e in held if e.event] == [f"id{i}" for i in range(500 - MAX_KEPT_EVENTS, 500)]
+    assert [expand_projection(doc)["event"]["id"] for doc in held] == [
+        f"id{i}" for i in range(500 - MAX_KEPT_EVENTS, 500)
+    ]
+    assert [value for _ts, value, _id, _doc in group.entries[:3]] == ["u0", "u1", "u2"]  # values all kept
 
 
 def test_a_firing_still_carries_the_newest_documents() -> None:
