@@ -212,14 +212,14 @@ def drop_chunks_below(conn: sqlite3.Connection, oldest_rowid: int | None) -> int
     return len(chunks)
 
 
-def _entry_time(lo: int | None, hi: int | None) -> tuple[str, list[Any]]:
-    """The time bounds on index entries (each holds its row's ``ts``: no row is read to test it)."""
+def _entry_time(lo: int | None, hi: int | None, column: str = "x.ts") -> tuple[str, list[Any]]:
+    """`` AND`` time bounds on ``column``: index entries hold their row's ``ts``, so no row is read to test it."""
     sql, params = "", []
     if lo is not None:
-        sql += " AND x.ts >= ?"
+        sql += f" AND {column} >= ?"
         params.append(lo)
     if hi is not None:
-        sql += " AND x.ts < ?"
+        sql += f" AND {column} < ?"
         params.append(hi)
     return sql, params
 
@@ -266,14 +266,8 @@ def _tail_filter(column: str, values: Sequence[Any], lo: int | None, hi: int | N
         "SELECT rowid FROM events NOT INDEXED WHERE rowid > (SELECT upto FROM ix_state WHERE id = 1) "
         f"AND {column} IN ({marks})"
     )
-    params: list[Any] = list(values)
-    if lo is not None:
-        sql += " AND ts >= ?"
-        params.append(lo)
-    if hi is not None:
-        sql += " AND ts < ?"
-        params.append(hi)
-    return sql, params
+    when, when_params = _entry_time(lo, hi, "ts")
+    return sql + when, [*values, *when_params]
 
 
 def tail_rows(conn: sqlite3.Connection) -> int:

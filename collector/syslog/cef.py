@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from collector.syslog.fields import FieldPath, put_path, split_paths, valid_ip
+from collector.syslog.fields import FieldPath, apply_mapping, put_path, split_paths, valid_ip
 from soc_common.ecs import Event
 from soc_common.parsers.common import iso_utc
 
@@ -121,15 +121,7 @@ def apply_cef(event: Event, message: str, tz: tzinfo | None = None) -> None:
     event["message"] = name
     extensions = parse_extension(ext_text)
     cef["extensions"] = extensions
-    for key, value in extensions.items():
-        if value:
-            found = _MAPPING.get(key)
-            if found is not None:
-                mapper, path = found
-                if mapper is None:  # plain text, the most common kind: no call per key
-                    put_path(event, path, value)
-                else:
-                    mapper(event, path, value, tz)
+    apply_mapping(event, _MAPPING, extensions, tz)
 
 
 def _severity(text: str) -> int | None:

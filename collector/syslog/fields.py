@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Any
 
 from soc_common.ecs import Event
@@ -60,3 +61,23 @@ def put_path(event: Event, path: FieldPath, value: Any) -> None:
             child = node[part] = {}
         node = child
     node[path[-1]] = value
+
+
+#: key -> (how to map its value, or None to store the text as it is; where it goes)
+Mapping_ = dict[str, tuple[Callable[..., None] | None, FieldPath]]
+
+
+def apply_mapping(event: Event, mapping: Mapping_, pairs: dict[str, str], *context: Any) -> None:
+    """Map each non-empty ``key=value`` through ``mapping`` (one lookup per key, no test chain).
+
+    ``context`` is passed on to the mappers (CEF's time zone for its timestamps).
+    """
+    for key, value in pairs.items():
+        if value:
+            found = mapping.get(key)
+            if found is not None:
+                mapper, path = found
+                if mapper is None:  # plain text, the most common kind: no call per key
+                    put_path(event, path, value)
+                else:
+                    mapper(event, path, value, *context)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from collector.syslog.fields import FieldPath, put_path, split_paths, valid_ip
+from collector.syslog.fields import FieldPath, apply_mapping, put_path, split_paths, valid_ip
 from soc_common.ecs import Event, put
 from soc_common.parsers.common import iso_utc
 
@@ -65,15 +65,7 @@ def apply_fortinet(event: Event, message: str, tz: tzinfo | None) -> None:
     event["event"]["dataset"] = DATASET
     event["fortinet"] = {"firewall": dict(pairs)}
     event["observer"] = {**event.get("observer", {}), "vendor": "Fortinet", "product": "FortiGate", "type": "firewall"}
-    for key, value in pairs.items():
-        if value:
-            found = _MAPPING.get(key)
-            if found is not None:
-                mapper, path = found
-                if mapper is None:  # plain text, the most common kind: no call per pair
-                    put_path(event, path, value)
-                else:
-                    mapper(event, path, value)
+    apply_mapping(event, _MAPPING, pairs)
     _categorise(event, pairs)
     stamp = _timestamp(pairs, tz)
     if stamp is not None:
