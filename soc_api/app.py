@@ -55,7 +55,7 @@ def _open_store(config: ApiConfig) -> EventStore | None:
     from collector.store.factory import open_store
 
     try:
-        store: EventStore = open_store(settings)
+        store: EventStore = open_store(settings, writer=False)
     except Exception:
         log.warning("event store %s unavailable: alert detail will show no raw events", settings.kind, exc_info=True)
         return None

@@ -79,7 +79,7 @@ def collector_store(cfg: Any) -> Iterator[Finding]:
     from collector.store.factory import open_store
 
     try:
-        store = open_store(cfg.store)
+        store = open_store(cfg.store, writer=False)
     except Exception as exc:
         yield Finding("collector", f"event store ({cfg.store.kind})", "fail", f"{type(exc).__name__}: {exc}")
         return

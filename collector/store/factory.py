@@ -6,16 +6,17 @@ from collector.store.base import EventStore
 from collector.store.settings import StoreSettings
 
 
-def open_store(settings: StoreSettings) -> EventStore:
+def open_store(settings: StoreSettings, *, writer: bool = True) -> EventStore:
     """The store ``settings.kind`` names; raises StoreError when it cannot be reached or opened.
 
     The Elasticsearch client is imported only when asked for, so a SQLite-only collector does not
-    pay for it.
+    pay for it. ``writer=False`` for processes that only read (the SOC API, ``soc doctor``): the
+    embedded store then leaves indexing to the collector.
     """
     if settings.kind == "sqlite":
         from collector.store.sqlite import SqliteEventStore
 
-        return SqliteEventStore(settings.sqlite_path, retention_days=settings.retention_days)
+        return SqliteEventStore(settings.sqlite_path, retention_days=settings.retention_days, maintain=writer)
     if settings.kind == "elasticsearch":
         from collector.store.elastic import ElasticEventStore
 

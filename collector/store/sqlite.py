@@ -260,7 +260,9 @@ class SqliteEventStore(EventStore):
 
     name = "sqlite"
 
-    def __init__(self, path: Path | str, *, retention_days: int = 90) -> None:
+    def __init__(self, path: Path | str, *, retention_days: int = 90, maintain: bool = True) -> None:
+        """``maintain``: run the thread that indexes and merges chunks. Only the writer (the
+        collector) needs it; readers of the same file (the SOC API, ``soc doctor``) read the tail."""
         self.path = Path(path)
         self.retention_days = retention_days
         self._write_lock = threading.Lock()
@@ -299,7 +301,8 @@ class SqliteEventStore(EventStore):
             raise StoreError(f"{self.path}: cannot open event store: {exc}") from exc
         self._stop = threading.Event()
         self._maintainer = threading.Thread(target=self._maintain_loop, name="store-index", daemon=True)
-        self._maintainer.start()
+        if maintain:
+            self._maintainer.start()
 
     # -- schema upgrades ---------------------------------------------------------------------------
 
@@ -760,7 +763,7 @@ class SqliteEventStore(EventStore):
                 with contextlib.suppress(sqlite3.Error):  # already closed by its own thread
                     reader.conn.interrupt()
         self._stop.set()
-        if threading.current_thread() is not self._maintainer:
+        if self._maintainer.is_alive() and threading.current_thread() is not self._maintainer:
             self._maintainer.join(timeout=60)
         with self._write_lock:
             with contextlib.suppress(sqlite3.Error):

@@ -200,3 +200,19 @@ def test_readers_see_every_row_while_the_maintenance_thread_indexes_and_merges(t
         _check(store, written)
     finally:
         store.close()
+
+
+def test_a_reader_process_leaves_indexing_to_the_writer(tmp_path: Path) -> None:
+    writer = SqliteEventStore(tmp_path / "events.db", maintain=False)  # as the SOC API opens it
+    try:
+        written = [_event(i) for i in range(400)]
+        writer.write(written)
+        writer._indexer.last_run = 0.0  # "due" by age, were a maintenance thread running
+        assert not writer._maintainer.is_alive()
+        threading.Event().wait(2 * 0.5)  # two maintenance periods
+        assert ix.indexed_upto(writer._reader()) == 0  # nothing indexed behind its back
+        _check(writer, written)  # the tail answers
+        writer.refresh()  # an explicit refresh still indexes
+        assert ix.indexed_upto(writer._reader()) == 400
+    finally:
+        writer.close()
