@@ -92,8 +92,14 @@ def make_events(n: int) -> list[Event]:
     return [auth_event(i) if i % 2 else flow_event(i) for i in range(n)]
 
 
-def write_all(store: EventStore, events: list[Event], batch: int, threads: int) -> tuple[float, float, int]:
-    """Wall seconds, process CPU seconds (all threads, SQLite included) and events stored."""
+def write_all(
+    store: EventStore, events: list[Event], batch: int, threads: int, busy: bool = False
+) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds of the writer threads (SQLite included) and events stored.
+
+    ``busy``: a thread stays busy in Python meanwhile, as receivers and detection do in the
+    collector (its own CPU is not counted), to show what the writers lose to it over the GIL.
+    """
     batches = [events[i : i + batch] for i in range(0, len(events), batch)]
     stored = 0
     lock = threading.Lock()
@@ -105,13 +111,34 @@ def write_all(store: EventStore, events: list[Event], batch: int, threads: int) 
             with lock:
                 stored += result.stored
 
+    stop = threading.Event()
+    spinner = threading.Thread(target=_spin, args=(stop,), daemon=True)
+    if busy:
+        spinner.start()
     started, cpu = time.perf_counter(), time.process_time()
+    spin_cpu = _spin_cpu[0]
     workers = [threading.Thread(target=worker, args=(batches[k::threads],)) for k in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    return time.perf_counter() - started, time.process_time() - cpu, stored
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    stop.set()
+    if busy:
+        spinner.join()
+        cpu -= _spin_cpu[0] - spin_cpu
+    return elapsed, cpu, stored
+
+
+_spin_cpu = [0.0]
+
+
+def _spin(stop: threading.Event) -> None:
+    started = time.thread_time()
+    n = 0
+    while not stop.is_set():
+        n += 1
+    _spin_cpu[0] += time.thread_time() - started
 
 
 def rss_mib() -> float:
@@ -218,6 +245,7 @@ def main() -> int:
     parser.add_argument("--stores", default="sqlite")
     parser.add_argument("--es-url", default=None)
     parser.add_argument("--prefill", type=int, default=0, help="older events written first, untimed")
+    parser.add_argument("--busy-thread", action="store_true", help="a thread busy in Python during the writes")
     parser.add_argument("--sqlite-module", default=None, help="another version of collector/store/sqlite.py")
     args = parser.parse_args()
     events = make_events(args.events)
@@ -236,7 +264,7 @@ def main() -> int:
                     started = time.perf_counter()
                     prefill(store, args.prefill, args.batch)
                     print(f"{kind}: prefilled {args.prefill} older events in {time.perf_counter() - started:.0f} s")
-                elapsed, cpu, stored = write_all(store, events, args.batch, args.threads)
+                elapsed, cpu, stored = write_all(store, events, args.batch, args.threads, args.busy_thread)
                 cpu_before = time.process_time()
                 store.refresh()  # indexing what was written is part of the write cost
                 cpu += time.process_time() - cpu_before

@@ -216,3 +216,28 @@ def test_a_reader_process_leaves_indexing_to_the_writer(tmp_path: Path) -> None:
         assert ix.indexed_upto(writer._reader()) == 400
     finally:
         writer.close()
+
+
+def test_an_indexing_outage_is_logged_once_and_its_end_too(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    try:
+        store.write([_event(i) for i in range(50)])
+        store._writer.execute("PRAGMA busy_timeout = 20")
+        blocker = sqlite3.connect(tmp_path / "events.db", timeout=0)
+        blocker.execute("BEGIN IMMEDIATE")  # the maintenance thread cannot write for ~2 s
+        store._indexer.last_run = 0.0  # due by age
+        with caplog.at_level("WARNING", logger="collector.store.sqlite"):
+            threading.Event().wait(2.0)
+            blocker.rollback()
+            blocker.close()
+            deadline = threading.Event()
+            for _ in range(40):
+                if ix.indexed_upto(store._reader()) == 50:
+                    break
+                deadline.wait(0.1)
+        messages = [r.getMessage() for r in caplog.records if "indexing" in r.getMessage()]
+        assert len([m for m in messages if "failed" in m]) == 1, messages
+        assert len([m for m in messages if "works again" in m]) == 1, messages
+        assert ix.indexed_upto(store._reader()) == 50
+    finally:
+        store.close()

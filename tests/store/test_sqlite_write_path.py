@@ -147,3 +147,18 @@ def test_documents_sqlite_cannot_bind_are_handled_per_document(tmp_path: Path) -
     [got] = store.get(["ev-1"])
     assert got["user"]["name"] == 2**70
     store.close()
+
+
+def test_batches_larger_than_one_statement_count_duplicates_across_statements(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    try:
+        batch = [_event(i) for i in range(1203)]  # three statements: 500 + 500 + 203 rows
+        batch[700] = dict(batch[10])  # a duplicate of a row in the first statement
+        batch[1202] = dict(batch[600])  # and one of a row in the second
+        result = store.write(batch)
+        assert (result.stored, result.duplicates) == (1201, 2)
+        again = store.write(batch[450:560])  # straddles the first boundary, all already stored
+        assert (again.stored, again.duplicates) == (0, 110)
+        assert store.count(Query()) == 1201
+    finally:
+        store.close()
