@@ -89,17 +89,6 @@ class _FrozenDatetime(datetime):
         return FROZEN_NOW if tz is not None else FROZEN_NOW.replace(tzinfo=None)
 
 
-def stamp_reference(events: list[Event], agent_id: str, site: str) -> None:
-    """What the ingest server did to each event before the pipeline (the code the fixture came from)."""
-    for event in events:
-        soc = event.get("soc")
-        if type(soc) is not dict:
-            soc = event["soc"] = {}
-        soc["agent_id"] = agent_id
-        if site:
-            soc["site"] = site
-
-
 def batches(lines: list[str]) -> Iterator[tuple[str, str, str]]:
     """``(agent_id, site, body)`` for consecutive slices of the agent lines."""
     for n, first in enumerate(range(0, len(lines), BATCH_LINES)):
@@ -187,7 +176,7 @@ def regenerate(input_path: Path) -> None:
         config = golden_config(Path(tmp))
         with gzip.open(GOLDEN, "wt", encoding="utf-8", compresslevel=9) as out:
             for agent_id, site, body in batches(lines):
-                result = run_batch(config, body, agent_id, site, stamp_reference)
+                result = run_batch(config, body, agent_id, site, _stamp_current)
                 record = {"agent_id": agent_id, "site": site, "body": body, **result}
                 out.write(json.dumps(record) + "\n")  # ASCII: escaped bytes round-trip
 
