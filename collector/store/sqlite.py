@@ -613,7 +613,9 @@ class SqliteEventStore(EventStore):
         hi = to_epoch_us(query.end) if bounded and query.end is not None else None
         terms = [flt for flt in query.filters if isinstance(flt, Term) and flt.field in ix.PIVOT_COLUMNS]
         terms.sort(key=lambda flt: flt.field == "event.dataset")  # hosts, addresses, ids first: rarer
-        span = self._time_span(lo, hi) if lo is not None and hi is not None else None
+        span = None  # read only when a decision below needs it
+        if lo is not None and hi is not None and (terms or for_scan):
+            span = self._time_span(lo, hi)
         if terms:
             scope = span[1] - span[0] + 1 if span is not None else self._table_rows()
             # Counting stops where the term stops being worth it: a common dataset would otherwise
