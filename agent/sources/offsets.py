@@ -7,34 +7,15 @@ never a torn mix: a restart resumes exactly, re-reading at most the last unackno
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import socket
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from soc_common.fileio import write_atomic
+
 REGISTRY_VERSION = 1
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so readers and crashes see the old or the new content only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # No directory fsync: if a crash loses the rename, the previous positions are still valid
-    # and only cause a re-read that the collector deduplicates by event.id.
 
 
 def machine_identity() -> str:

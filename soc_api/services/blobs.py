@@ -5,10 +5,10 @@ written to a temporary name, fsynced and renamed, so a crash never leaves half a
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
+
+from soc_common.fileio import write_atomic
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -25,15 +25,5 @@ def store_blob(root: Path, data: bytes) -> str:
     target = blob_path(root, digest)
     if target.exists():
         return digest
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data)
     return digest
