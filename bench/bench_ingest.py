@@ -11,6 +11,8 @@ The breakdown runs the same bodies through each stage in this process, without H
 HTTP+TLS share is the end-to-end "collector CPU us/event" minus the breakdown's total.
 ``--no-store`` acknowledges batches without writing them: the collector CPU outside the store
 (HTTP, TLS, NDJSON, stamping, every processor, metrics), which is the ingest path's own budget.
+``--workers N`` runs the whole collector (``Collector``) with ``workers = N`` instead: N ingest
+processes on the shared port writing one store; its CPU is this process's plus the workers'.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import resource
 import ssl
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
+import psutil
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -37,9 +41,10 @@ from cryptography.x509.oid import NameOID
 
 from collector.config import CollectorConfig
 from collector.ingest.batch import parse_ndjson
+from collector.ingest.registry import Registry
 from collector.ingest.server import IngestServer
 from collector.pipeline.runner import build_pipeline
-from collector.runtime import tune_gc
+from collector.runtime import Collector, tune_gc
 from collector.store.base import Query, WriteResult
 from collector.store.sqlite import SqliteEventStore
 from soc_common.ecs import Event, new_event
@@ -84,7 +89,9 @@ def agent_process(
     compress: bool,
     start_at: float,
     out: mp.Queue,
+    connections: int = 1,
 ) -> None:
+    """One agent's batches, sent over ``connections`` keep-alive connections (threads) in turn."""
     bodies = []
     for first in range(0, events, batch):
         lines = "".join(json.dumps(make_event(client, i)) + "\n" for i in range(first, min(events, first + batch)))
@@ -95,16 +102,27 @@ def agent_process(
     headers = {"Content-Type": "application/x-ndjson"}
     if compress:
         headers["Content-Encoding"] = "gzip"
-    accepted = 0
-    with httpx.Client(verify=ctx, timeout=120) as http:
-        while time.time() < start_at:
-            time.sleep(0.001)
-        began = time.time()
-        for body in bodies:
-            resp = http.post(f"{url}/v1/events", content=body, headers=headers)
-            resp.raise_for_status()
-            accepted += resp.json()["accepted"]
-    out.put((client, accepted, began, time.time()))
+    counts = [0] * connections
+
+    def send(lane: int) -> None:
+        with httpx.Client(verify=ctx, timeout=120) as http:
+            http.get(f"{url}/v1/ca").raise_for_status()  # connect (and hand-shake) before the clock starts
+            while time.time() < start_at:
+                time.sleep(0.001)
+            for body in bodies[lane::connections]:
+                resp = http.post(f"{url}/v1/events", content=body, headers=headers)
+                resp.raise_for_status()
+                counts[lane] += resp.json()["accepted"]
+
+    lanes = [threading.Thread(target=send, args=(lane,)) for lane in range(connections)]
+    for lane in lanes:
+        lane.start()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    began = time.time()
+    for lane in lanes:
+        lane.join()
+    out.put((client, sum(counts), began, time.time()))
 
 
 class _UnstoredEvents(SqliteEventStore):
@@ -149,6 +167,71 @@ def breakdown(config: CollectorConfig, root: Path, events: int, batch: int) -> N
     print(f"nproc / load average: {os.cpu_count()} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
+class _Target(Protocol):
+    """The collector under test, as the benchmark sees it."""
+
+    port: int
+    registry: Registry
+
+    def cpu_seconds(self) -> float: ...
+    def stored(self) -> int: ...
+    def stop(self) -> None: ...
+
+
+class _IngestOnly:
+    """The ingest server and pipeline in this process (what every earlier row of RESULTS measured)."""
+
+    def __init__(self, config: CollectorConfig, root: Path, no_store: bool) -> None:
+        self.store = (_UnstoredEvents if no_store else SqliteEventStore)(root / "events.db")
+        self.server = IngestServer(config, build_pipeline(config, self.store, None, None))
+        self.port = self.server.start()
+        self.registry = self.server.registry
+
+    def cpu_seconds(self) -> float:
+        return time.process_time()
+
+    def stored(self) -> int:
+        return self.store.count(Query())
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.store.close()
+
+
+class _WholeCollector:
+    """``Collector`` with ``workers = n``: this process supervises, the workers ingest."""
+
+    def __init__(self, config: CollectorConfig, workers: int) -> None:
+        quiet = {"enabled": False}
+        config = config.model_copy(
+            update={
+                "workers": workers,
+                "detection": config.detection.model_copy(update=quiet),
+                "metrics": config.metrics.model_copy(update=quiet),
+                "retention": config.retention.model_copy(update=quiet),
+                "anomaly": config.anomaly.model_copy(update=quiet),
+            }
+        )
+        self.collector = Collector(config)
+        self.collector.start()
+        self.port = int(self.collector.ports()["ingest"])
+        assert self.collector.registry is not None
+        self.registry = self.collector.registry
+        pool = self.collector.pool
+        self.workers = [psutil.Process(pid) for pid in pool.pids()] if pool else []
+
+    def cpu_seconds(self) -> float:
+        worker_cpu = sum(t.user + t.system for t in (p.cpu_times() for p in self.workers))
+        return time.process_time() + worker_cpu
+
+    def stored(self) -> int:
+        assert self.collector.store is not None
+        return self.collector.store.count(Query())
+
+    def stop(self) -> None:
+        self.collector.stop()
+
+
 def main() -> None:
     tune_gc()  # as the running collector does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -158,6 +241,8 @@ def main() -> None:
     parser.add_argument("--gzip", action="store_true")
     parser.add_argument("--breakdown", action="store_true", help="per-stage CPU in this process, no HTTP")
     parser.add_argument("--no-store", action="store_true", help="acknowledge without writing (CPU outside the store)")
+    parser.add_argument("--connections", type=int, default=1, help="keep-alive connections per client")
+    parser.add_argument("--workers", type=int, default=0, help="run Collector with this many ingest workers")
     args = parser.parse_args()
     per_client = args.events // args.clients
 
@@ -179,46 +264,48 @@ def main() -> None:
         if args.breakdown:
             breakdown(config, root, args.events, args.batch)
             return
-        store = (_UnstoredEvents if args.no_store else SqliteEventStore)(root / "events.db")
-        pipeline = build_pipeline(config, store, None, None)
-        server = IngestServer(config, pipeline)
-        port = server.start()
-        url = f"https://127.0.0.1:{port}"
-        ca = str(server.ca.cert_path)
-        token, _ = server.registry.create_token(site="hn", uses=args.clients, ttl_seconds=600)
+        if args.workers:
+            target: _Target = _WholeCollector(config, args.workers)
+        else:
+            target = _IngestOnly(config, root, args.no_store)
+        url = f"https://127.0.0.1:{target.port}"
+        ca = str(config.ca_dir / "ca.crt")
+        token, _ = target.registry.create_token(site="hn", uses=args.clients, ttl_seconds=600)
         for c in range(args.clients):
             enroll(url, ca, token, root, f"agent{c}")
         # Certificates carry the server-assigned id; files are named by our client number.
-        ctxq: mp.Queue = mp.Queue()
+        spawn = mp.get_context("spawn")  # a fork would copy the collector's threads' locks mid-use
+        ctxq: mp.Queue = spawn.Queue()
         start_at = time.time() + 3.0 + 0.00005 * per_client  # let every agent pre-build its batches
         procs = [
-            mp.Process(
+            spawn.Process(
                 target=agent_process,
-                args=(url, ca, str(root), c, per_client, args.batch, args.gzip, start_at, ctxq),
+                args=(url, ca, str(root), c, per_client, args.batch, args.gzip, start_at, ctxq, args.connections),
             )
             for c in range(args.clients)
         ]
         for p in procs:
             p.start()
-        cpu_started = time.process_time()
+        cpu_started = target.cpu_seconds()
         results = [ctxq.get(timeout=600) for _ in procs]
-        collector_cpu = time.process_time() - cpu_started
+        collector_cpu = target.cpu_seconds() - cpu_started
         for p in procs:
             p.join()
         elapsed = max(r[3] for r in results) - min(r[2] for r in results)
         late = max(r[2] for r in results) - start_at
         accepted = sum(r[1] for r in results)
-        stored = store.count(Query())
-        server.stop()
-        store.close()
+        stored = target.stored()
+        target.stop()
 
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rate = accepted / elapsed
     print(f"{'metric':<28} value")
     print(f"{'clients (processes)':<28} {args.clients}")
+    print(f"{'connections per client':<28} {args.connections}")
     print(f"{'batch size':<28} {args.batch}")
     print(f"{'gzip':<28} {args.gzip}")
     print(f"{'store':<28} {'none (--no-store)' if args.no_store else 'sqlite'}")
+    print(f"{'collector':<28} {f'Collector, {args.workers} worker(s)' if args.workers else 'IngestServer in process'}")
     print(f"{'events accepted':<28} {accepted}")
     print(f"{'events in store':<28} {stored}")
     print(f"{'elapsed s':<28} {elapsed:.2f}")

@@ -11,6 +11,10 @@ of ``--repeat`` runs.
 
 .venv/bin/python bench/bench_syslog.py [--lines 50000] [--udp-rate 20000] [--repeat 3]
     [--sinks parse-only,sqlite,pipeline] [--protos tcp,udp] [--no-store]   (--no-store = parse-only)
+
+``--workers 1,2`` adds a table for the whole collector (``Collector`` with ``workers = N``, syslog over
+TCP only, no detection) fed by ``--senders`` TCP connections at once: lines/s until every line is
+in the store, and the CPU of the collector's processes (the supervisor here plus its workers).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import multiprocessing as mp
 import os
 import socket
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -66,8 +71,10 @@ def parse_cpu_us(template: bytes, lines: int) -> float:
     return (time.process_time() - started) / lines * 1e6
 
 
-def _send(proto: str, port: int, lines: int, udp_rate: float) -> None:
+def _send(proto: str, port: int, lines: int, udp_rate: float, start_at: float = 0.0) -> None:
     payload = [LINE % (i // 250 % 250, i % 250) for i in range(lines)]
+    while time.time() < start_at:  # senders started in their own processes begin together
+        time.sleep(0.001)
     if proto == "udp":
         interval = 1.0 / udp_rate if udp_rate > 0 else 0.0  # 0: as fast as the sender can
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -129,6 +136,60 @@ def run(proto: str, lines: int, workdir: Path, sink: str, udp_rate: float) -> di
     }
 
 
+def run_collector(workers: int, lines: int, senders: int, workdir: Path) -> dict[str, float]:
+    """Lines/s through ``Collector`` with ``workers`` ingest processes, ``senders`` TCP connections."""
+    import psutil
+
+    from collector.runtime import Collector
+    from collector.store.base import Query
+
+    config = CollectorConfig.model_validate(
+        {
+            "data_dir": str(workdir),
+            "workers": workers,
+            "ingest": {"enabled": False},
+            "syslog": {"enabled": True, "udp_port": None, "tcp_port": 0, "tls_port": None, "batch_size": 2000},
+            "detection": {"enabled": False},
+            "metrics": {"enabled": False},
+            "retention": {"enabled": False},
+            "anomaly": {"enabled": False},
+            "enrich": {"zones": [{"name": "lan", "cidrs": ["10.0.0.0/8"]}]},
+        }
+    )
+    collector = Collector(config)
+    collector.start()
+    try:
+        port = int(collector.ports()["syslog"]["tcp"])
+        store = collector.store
+        assert store is not None
+        procs = [psutil.Process(pid) for pid in (collector.pool.pids() if collector.pool else [])]
+
+        def cpu() -> float:
+            return time.process_time() + sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+        context = mp.get_context("spawn")  # a fork would copy the collector's threads' locks mid-use
+        each = lines // senders
+        start_at = time.time() + 2.0 + each / 500_000  # spawned, importing, building their lines
+        jobs = [context.Process(target=_send, args=("tcp", port, each, 0.0, start_at)) for _ in range(senders)]
+        for job in jobs:
+            job.start()
+        time.sleep(max(start_at - time.time(), 0.0))
+        cpu_started, start = cpu(), time.perf_counter()
+        deadline = time.monotonic() + 300
+        with sqlite3.connect(config.store.sqlite_path) as rows:  # MAX(rowid): a count without a scan
+            while rows.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0] < each * senders:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        elapsed, used = time.perf_counter() - start, cpu() - cpu_started
+        stored = store.count(Query())
+        for job in jobs:
+            job.join()
+    finally:
+        collector.stop()
+    return {"rate": stored / elapsed, "cpu_us": used / max(stored, 1) * 1e6, "seconds": elapsed, "stored": stored}
+
+
 def main() -> None:
     tune_gc()  # as the running collector does
     ap = argparse.ArgumentParser()
@@ -138,7 +199,24 @@ def main() -> None:
     ap.add_argument("--sinks", default=",".join(SINKS), help="comma-separated subset of " + ",".join(SINKS))
     ap.add_argument("--protos", default="tcp,udp")
     ap.add_argument("--no-store", action="store_true", help="receiver and parser only (the parse-only sink)")
+    ap.add_argument("--workers", default="", help="e.g. 1,2: the whole collector with these worker counts")
+    ap.add_argument("--senders", type=int, default=8, help="TCP connections at once (with --workers)")
     args = ap.parse_args()
+    if args.workers:
+        print(f"nproc={os.cpu_count()} load={' '.join(f'{x:.2f}' for x in os.getloadavg())} senders={args.senders}")
+        print(f"{'workers':>7} {'lines':>8} {'lines/s':>10} {'CPU us':>7} {'seconds':>8}  runs (lines/s)")
+        with tempfile.TemporaryDirectory() as tmp:
+            for workers in (int(w) for w in args.workers.split(",")):
+                trials = [
+                    run_collector(workers, args.lines, args.senders, Path(tmp) / f"w{workers}-{i}")
+                    for i in range(args.repeat)
+                ]
+                r = {key: statistics.median(x[key] for x in trials) for key in trials[0]}
+                print(
+                    f"{workers:7d} {int(r['stored']):8d} {r['rate']:10,.0f} {r['cpu_us']:7.1f} {r['seconds']:8.2f}  "
+                    + " ".join(f"{x['rate']:,.0f}" for x in trials)
+                )
+        return
     sinks = ["parse-only"] if args.no_store else [s for s in args.sinks.split(",") if s in SINKS]
     print(f"nproc={os.cpu_count()} load={' '.join(f'{x:.2f}' for x in os.getloadavg())} repeat={args.repeat}")
     print(f"{'kind':12} {'parse CPU us':>12} {'runs':>24}")

@@ -51,6 +51,7 @@ def main() -> int:
     parser.add_argument("--faults", default=",".join(FAULTS), help="comma-separated, in order")
     parser.add_argument("--backoff-max", type=float, default=60.0, help="agent back-off ceiling (s)")
     parser.add_argument("--no-detection", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="the collector's ingest processes")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (logs, stores)")
     args = parser.parse_args()
 
@@ -74,6 +75,7 @@ def main() -> int:
         netflow_rate=args.netflow_rate,
         store=args.store,
         detection=not args.no_detection,
+        workers=args.workers,
         faults=faults,
         fault_seconds=fault_seconds,
         steady_seconds=steady,

@@ -7,6 +7,7 @@ ones (listen on loopback only); production values are documented next to each fi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -152,6 +153,10 @@ class CollectorConfig(Section):
     scheduled: ScheduledSettings = Field(default_factory=ScheduledSettings)  # Sigma over Elasticsearch
     forward_cef: CefForwardSettings = Field(default_factory=CefForwardSettings)  # alerts to another SIEM
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)  # baselines and behaviour detectors
+    # Ingest processes. 1: everything in one process. N > 1: N worker processes receive, parse, enrich
+    # and store (the listening ports shared with SO_REUSEPORT) while this process runs detection,
+    # retention, anomaly detection and /metrics. 0: one worker per CPU core.
+    workers: int = Field(default=1, ge=0, le=64)
 
     @field_validator("data_dir")
     @classmethod
@@ -170,6 +175,11 @@ class CollectorConfig(Section):
         if self.store.kind == "sqlite" and "sqlite_path" not in self.store.model_fields_set:
             self.store.sqlite_path = self.data_dir / "events.db"
         return self
+
+    @property
+    def worker_count(self) -> int:
+        """``workers`` with 0 resolved to the number of CPU cores."""
+        return self.workers or os.cpu_count() or 1
 
     @property
     def state_dir(self) -> Path:

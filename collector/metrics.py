@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +20,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from collector.metrics_merge import merge_expositions
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +174,7 @@ class _ClockSkew(Collector):
 
 class CollectorMetrics:
     _clock_skew: _ClockSkew | None = None
+    _included: Callable[[], Sequence[bytes]] | None = None
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -251,8 +254,15 @@ class CollectorMetrics:
         else:
             self._clock_skew.source = source
 
+    def include(self, texts: Callable[[], Sequence[bytes]]) -> None:
+        """Add ``texts()`` (the ingest workers' latest expositions) to what :meth:`render` returns."""
+        self._included = texts
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        own = generate_latest(self.registry)
+        if self._included is None:
+            return own
+        return merge_expositions([own, *self._included()])
 
 
 _active: CollectorMetrics | None = None

@@ -29,13 +29,15 @@ from collector.ingest.server import IngestServer
 from collector.metrics import CollectorMetrics, MetricsServer, receiver_drops
 from collector.pipeline.normalize import Normalize
 from collector.pipeline.runner import Pipeline, build_pipeline
-from collector.pipeline.sinks import DetectionEngine, FanOutAlertSink, JsonlAlertSink
+from collector.pipeline.sinks import DetectionEngine, DetectionSink, FanOutAlertSink, JsonlAlertSink
 from collector.store.base import EventStore
 from soc_common.alert import AlertSink
 
 if TYPE_CHECKING:
     from collector.anomaly.service import AnomalyService
     from collector.pipeline.cef_forward import CefForwarder
+    from collector.workers.link import WorkerLink
+    from collector.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +102,11 @@ class Receiver(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
-def open_event_store(config: CollectorConfig) -> EventStore:
+def open_event_store(config: CollectorConfig, *, maintain: bool = True) -> EventStore:
+    """The configured store; ``maintain=False`` in ingest workers (the supervisor indexes the file)."""
     from collector.store.factory import open_store
 
-    return open_store(config.store)
+    return open_store(config.store, maintain=maintain)
 
 
 def load_detector(config: CollectorConfig) -> DetectionEngine | None:
@@ -151,7 +154,7 @@ def open_alert_sink(config: CollectorConfig) -> AlertSink:
     return JsonlAlertSink(config.alerts_jsonl_path)
 
 
-def _syslog_receiver(config: CollectorConfig, handle: Callable[[list[Any]], None]) -> Receiver:
+def _syslog_receiver(config: CollectorConfig, handle: Callable[[list[Any]], None], reuse_port: bool) -> Receiver:
     from collector.syslog.server import SyslogReceiver
 
     s = config.syslog
@@ -164,20 +167,32 @@ def _syslog_receiver(config: CollectorConfig, handle: Callable[[list[Any]], None
         max_connections=s.max_connections,
         idle_timeout=s.idle_timeout,
         max_queued_events=s.max_queued_events,
+        reuse_port=reuse_port,
     )
 
 
-def _netflow_receiver(config: CollectorConfig, handle: Callable[[list[Any]], None]) -> Receiver:
+def _netflow_receiver(config: CollectorConfig, handle: Callable[[list[Any]], None], reuse_port: bool) -> Receiver:
     from collector.netflow.server import NetflowReceiver
 
-    return NetflowReceiver(config.netflow, handle, max_queued_events=config.netflow.max_queued_events)
+    n = config.netflow
+    return NetflowReceiver(n, handle, max_queued_events=n.max_queued_events, reuse_port=reuse_port)
 
 
 class Collector:
-    """``Collector(config).run(stop_event)``; or ``start()`` / ``stop()`` for embedding in tests."""
+    """``Collector(config).run(stop_event)``; or ``start()`` / ``stop()`` for embedding in tests.
 
-    def __init__(self, config: CollectorConfig, *, store: EventStore | None = None) -> None:
+    Three roles, one class: with ``workers = 1`` everything runs here. With more, this process is
+    the supervisor (store maintenance, retention, detection, anomaly, /metrics) and the receivers
+    run in :mod:`collector.workers`, each worker a ``Collector`` given its ``worker`` link.
+    """
+
+    def __init__(
+        self, config: CollectorConfig, *, store: EventStore | None = None, worker: WorkerLink | None = None
+    ) -> None:
         self.config = config
+        self.worker = worker
+        self.pool: WorkerPool | None = None
+        self.detection: DetectionSink | None = None  # the supervisor's; otherwise the pipeline's
         self._given_store = store
         self.metrics = CollectorMetrics()
         self.store: EventStore | None = None
@@ -204,40 +219,42 @@ class Collector:
         self.forwarder = CefForwarder(self.config.forward_cef).start()
         return FanOutAlertSink([sink, self.forwarder])
 
+    @property
+    def supervising(self) -> bool:
+        """True when this process runs ingest workers instead of receivers of its own."""
+        return self.worker is None and self.config.worker_count > 1
+
     def start(self) -> None:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self._gc_before = tune_gc()
         limit_malloc_arenas()
         metrics_module.set_active(self.metrics)
-        self.store = self._given_store or open_event_store(cfg)
-        detector = load_detector(cfg)
-        alert_sink = self._alert_sink() if detector is not None or cfg.anomaly.enabled else None
-        self.pipeline = build_pipeline(cfg, self.store, detector, alert_sink, self.metrics)
-        normalize = next(p for p in self.pipeline.processors if isinstance(p, Normalize))
-        self.metrics.watch_clock_tags(lambda: {"clock_skew": normalize.skewed, "late_arrival": normalize.late})
+        self.store = self._given_store or open_event_store(cfg, maintain=self.worker is None)
+        detector = alert_sink = None
+        if self.worker is None:  # a worker forwards what it stored; the supervisor detects
+            detector = load_detector(cfg)
+            alert_sink = self._alert_sink() if detector is not None or cfg.anomaly.enabled else None
         if cfg.anomaly.enabled and alert_sink is not None:
             from collector.anomaly.service import AnomalyService
 
             self.anomaly = AnomalyService(cfg, self.store, alert_sink)
             self.anomaly.start()
         self.registry = Registry(cfg.registry_path)
-        self.metrics.watch_agents(self.registry.last_seen_snapshot)
-        self.metrics.watch_receivers(lambda: dict(self.receivers))
-        if cfg.ingest.enabled:
-            ca = CertificateAuthority(cfg.ca_dir)
-            self.ingest = IngestServer(cfg, self.pipeline, registry=self.registry, ca=ca, metrics=self.metrics)
-            self.ingest.start()
-        if cfg.syslog.enabled:
-            self._start_receiver("syslog", _syslog_receiver)
-        if cfg.netflow.enabled:
-            self._start_receiver("netflow", _netflow_receiver)
-        if cfg.retention.enabled:
-            self._retention = threading.Thread(target=self._retention_loop, name="retention", daemon=True)
-            self._retention.start()
+        if self.worker is None:
+            self.metrics.watch_agents(self.registry.last_seen_snapshot)
+        if self.supervising:
+            self._start_workers(detector, alert_sink)
+        else:
+            self._start_receivers(detector, alert_sink)
         if _LIBC is not None:
             self._trimmer = threading.Thread(target=self._trim_loop, name="malloc-trim", daemon=True)
             self._trimmer.start()
+        if self.worker is not None:
+            return  # retention and /metrics are the supervisor's
+        if cfg.retention.enabled:
+            self._retention = threading.Thread(target=self._retention_loop, name="retention", daemon=True)
+            self._retention.start()
         if cfg.metrics.enabled:
             self.metrics_server = MetricsServer(
                 self.metrics, cfg.metrics.host, cfg.metrics.port, cfg.metrics.bearer_token, self.health
@@ -245,11 +262,82 @@ class Collector:
             self.metrics_server.start()
         log.info("collector started (data in %s)", cfg.data_dir)
 
+    def _start_receivers(self, detector: DetectionEngine | None, alert_sink: AlertSink | None) -> None:
+        """The pipeline and the listeners in this process (one process, or one ingest worker)."""
+        cfg = self.config
+        assert self.store is not None and self.registry is not None
+        forward = None
+        if self.worker is not None and self.worker.forward_detection:
+            from collector.workers.link import DetectionForwarder
+
+            forward = DetectionForwarder(self.worker)
+        self.pipeline = build_pipeline(cfg, self.store, detector, alert_sink, self.metrics, detection=forward)
+        normalize = next(p for p in self.pipeline.processors if isinstance(p, Normalize))
+        self.metrics.watch_clock_tags(lambda: {"clock_skew": normalize.skewed, "late_arrival": normalize.late})
+        self.metrics.watch_receivers(lambda: dict(self.receivers))
+        if cfg.ingest.enabled:
+            ca = CertificateAuthority(cfg.ca_dir)
+            self.ingest = IngestServer(
+                cfg,
+                self.pipeline,
+                registry=self.registry,
+                ca=ca,
+                metrics=self.metrics,
+                reuse_port=self.worker is not None,
+            )
+            self.ingest.start()
+        if cfg.syslog.enabled:
+            self._start_receiver("syslog", _syslog_receiver)
+        if cfg.netflow.enabled:
+            self._start_receiver("netflow", _netflow_receiver)
+
+    def _start_workers(self, detector: DetectionEngine | None, alert_sink: AlertSink | None) -> None:
+        """Detection here, fed by the workers; the workers receive, parse, enrich and store."""
+        from collector.workers.pool import WorkerPool
+
+        if detector is not None and alert_sink is not None:
+            self.detection = DetectionSink(detector, alert_sink, self.metrics, self.config.detection.queue_batches)
+        self.pool = WorkerPool(
+            self.config,
+            self.config.worker_count,
+            self.detection.write if self.detection is not None else None,
+            log_level=logging.getLogger().getEffectiveLevel(),
+        )
+        self.metrics.include(self.pool.metrics_texts)
+        self.pool.start()
+
+    def ports(self) -> dict[str, Any]:
+        """The bound listening ports: ``{"ingest": n, "syslog": {"udp": n, ...}, "netflow": n}``."""
+        if self.pool is not None:
+            return self.pool.ports()
+        out: dict[str, Any] = {}
+        if self.ingest is not None:
+            out["ingest"] = self.ingest.port
+        for name, receiver in self.receivers.items():
+            port = getattr(receiver, "ports", None) if name == "syslog" else getattr(receiver, "port", None)
+            if port is not None:
+                out[name] = dict(port) if isinstance(port, dict) else port
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a worker reports to its supervisor every second (counters and receiver stats)."""
+        receivers: dict[str, Any] = {}
+        for name, receiver in list(self.receivers.items()):
+            try:
+                receivers[name] = receiver.stats()
+            except Exception:
+                log.exception("%s receiver stats failed", name)
+        return {
+            "metrics": self.metrics.render(),
+            "ingest": self.ingest.health() if self.ingest else None,
+            "receivers": receivers,
+        }
+
     def _start_receiver(
-        self, name: str, factory: Callable[[CollectorConfig, Callable[[list[Any]], None]], Receiver]
+        self, name: str, factory: Callable[[CollectorConfig, Callable[[list[Any]], None], bool], Receiver]
     ) -> None:
         assert self.pipeline is not None
-        receiver = factory(self.config, self.pipeline.receiver(name))
+        receiver = factory(self.config, self.pipeline.receiver(name), self.worker is not None)
         try:
             receiver.start()
         except OSError as exc:
@@ -291,8 +379,8 @@ class Collector:
             store_state["ok"] = store_state.get("reachable", True) is not False
         except Exception as exc:
             store_state = {"ok": False, "error": type(exc).__name__}
-        detection = self.pipeline.detection if self.pipeline else None
-        return {
+        detection = self.detection or (self.pipeline.detection if self.pipeline else None)
+        out: dict[str, Any] = {
             "status": "ok" if store_state.get("ok") else "degraded",
             "store": {k: v for k, v in store_state.items() if k in ("ok", "kind", "documents", "count", "error")},
             "ingest": self.ingest.health() if self.ingest else None,
@@ -301,6 +389,11 @@ class Collector:
             "receiver_drops": self._receiver_drops(),
             "retention": self.last_retention,
         }
+        if self.pool is not None:  # the workers' receivers, summed
+            out.update(self.pool.health())
+            if out["workers"]["alive"] < out["workers"]["configured"]:
+                out["status"] = "degraded"
+        return out
 
     def _receiver_drops(self) -> dict[str, dict[str, int]]:
         """Per receiver, records lost before the pipeline by reason (UDP kernel drops, full queues...)."""
@@ -315,6 +408,8 @@ class Collector:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.pool is not None:
+            self.pool.stop()  # each worker drains its receivers into the store and forwards to detection
         if self.ingest:
             self.ingest.stop()
         if self.forwarder is not None:
@@ -332,6 +427,8 @@ class Collector:
             self.anomaly.stop()  # before the store closes: a cycle in progress still reads it
         if self.pipeline:
             self.pipeline.close()
+        if self.detection is not None:
+            self.detection.close()
         if self.metrics_server:
             self.metrics_server.stop()
         if self.registry:

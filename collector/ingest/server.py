@@ -29,6 +29,7 @@ from collector.ingest.ratelimit import RateLimiter
 from collector.ingest.registry import AgentRecord, Registry, TokenRefused
 from collector.metrics import CollectorMetrics
 from collector.pipeline.runner import Pipeline
+from collector.sockets import share_port
 from collector.store.base import StoreError
 from soc_common.ecs import parse_ts
 
@@ -74,9 +75,11 @@ class IngestServer:
         registry: Registry | None = None,
         ca: CertificateAuthority | None = None,
         metrics: CollectorMetrics | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.config = config
         self.settings = config.ingest
+        self.reuse_port = reuse_port  # an ingest worker: the port is shared (collector.sockets)
         self.pipeline = pipeline
         self.metrics = metrics or pipeline.metrics
         self.ca = ca or CertificateAuthority(config.ca_dir)
@@ -115,6 +118,8 @@ class IngestServer:
         if ":" in self.settings.host:
             server.address_family = socket.AF_INET6
             server.socket = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        if self.reuse_port:
+            share_port(server.socket)
         server.server_bind()
         server.server_activate()
         server.socket = self.ssl_context().wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)

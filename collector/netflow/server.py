@@ -21,6 +21,7 @@ from collector.config import NetflowSettings
 from collector.netflow.decoder import FlowDecoder
 from collector.netflow.events import batch_events
 from collector.netflow.kernel import set_receive_buffer, udp_drops
+from collector.sockets import share_port
 from collector.syslog.batcher import Handle, RetryingBatcher
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,16 @@ _HOLD_SWEEP_SECONDS = 5.0
 class NetflowReceiver:
     """``NetflowReceiver(settings, handle).start()`` -> bound port; ``stop()``; ``stats()``."""
 
-    def __init__(self, settings: NetflowSettings, handle: Handle, *, max_queued_events: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: NetflowSettings,
+        handle: Handle,
+        *,
+        max_queued_events: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
         self.settings = settings
+        self.reuse_port = reuse_port  # an ingest worker: the port is shared (collector.sockets)
         self.decoder = FlowDecoder(settings.template_timeout)
         self.batcher = RetryingBatcher(
             handle,
@@ -69,6 +78,8 @@ class NetflowReceiver:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             self.receive_buffer_bytes = set_receive_buffer(sock, self.settings.receive_buffer_bytes)
+            if self.reuse_port:
+                share_port(sock)
             sock.bind((host, self.settings.port))
         except OSError:
             sock.close()

@@ -28,7 +28,7 @@ from collector.pipeline.enrich import (
 from collector.pipeline.intel import ThreatIntel
 from collector.pipeline.normalize import Normalize
 from collector.pipeline.related import Related
-from collector.pipeline.sinks import DetectionEngine, DetectionSink, StoreSink
+from collector.pipeline.sinks import DetectionEngine, DetectionFeed, DetectionSink, StoreSink
 from collector.store.base import EventStore, WriteResult
 from soc_common.alert import AlertSink
 from soc_common.ecs import Event, get
@@ -41,7 +41,7 @@ class Pipeline:
         self,
         processors: Sequence[Processor],
         store: StoreSink,
-        detection: DetectionSink | None = None,
+        detection: DetectionFeed | None = None,
         metrics: CollectorMetrics | None = None,
     ) -> None:
         self.processors = list(processors)
@@ -133,10 +133,12 @@ def build_pipeline(
     alert_sink: AlertSink | None,
     metrics: CollectorMetrics | None = None,
     systems: SystemResolver | None = None,
+    *,
+    detection: DetectionFeed | None = None,
 ) -> Pipeline:
-    """The one place the chain is put together."""
+    """The one place the chain is put together; ``detection`` replaces the detection sink (a worker's
+    forwarder to its supervisor)."""
     metrics = metrics or CollectorMetrics()
-    detection = None
-    if detector is not None and alert_sink is not None:
+    if detection is None and detector is not None and alert_sink is not None:
         detection = DetectionSink(detector, alert_sink, metrics, config.detection.queue_batches)
     return Pipeline(build_processors(config, systems), StoreSink(store, metrics), detection, metrics)

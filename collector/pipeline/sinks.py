@@ -62,6 +62,17 @@ class DetectionEngine(Protocol):
     def process(self, events: Sequence[Event]) -> list[Alert]: ...
 
 
+class DetectionFeed(Protocol):
+    """Where the pipeline hands stored events for detection: :class:`DetectionSink` in the process
+    that runs the rules, :class:`collector.workers.link.DetectionForwarder` in an ingest worker."""
+
+    @property
+    def depth(self) -> int: ...
+    def write(self, events: Sequence[Event]) -> None: ...
+    def drain(self, timeout: float = 30.0) -> bool: ...
+    def close(self) -> None: ...
+
+
 class DetectionSink(Sink):
     """Feeds stored events to the detection engine on a worker thread and emits the alerts."""
 

@@ -79,6 +79,7 @@ from collector.store.sqlite_query import (
     compile_where,
     json_path,
 )
+from collector.store.write_lock import WriteLock
 from soc_common.ecs import Event
 from soc_common.parsers.json_codec import dumps, loads
 
@@ -149,7 +150,13 @@ _ROW_MARKS = "(" + ", ".join("?" * (len(PROMOTED_COLUMNS) + 5)) + ")"
 # GIL) per statement instead of per row. With executemany, every row's step gives the GIL away and
 # has to win it back from whichever thread is busy in Python meanwhile (receivers, detection): with
 # one such thread, 2,000-row batches took 200 µs of wall time per row instead of 7.
-_ROWS_PER_STATEMENT = 500
+#
+# A write that fits one statement runs it without BEGIN/COMMIT (SQLite commits it on its own):
+# one GIL round trip for the whole transaction instead of four. Under the write lock every round
+# trip waits for the GIL behind the receivers' threads (a switch interval, 5 ms, each time), which
+# doubled the time ingest workers held the lock. 1,500 rows of 21 values stay within SQLite's
+# default limit of 32,766 variables, and an agent's batch (1,000 events by default) fits.
+_ROWS_PER_STATEMENT = 1500
 
 
 @functools.lru_cache(maxsize=64)
@@ -158,12 +165,21 @@ def _insert_rows(count: int) -> str:
     return _INSERT_HEAD + ", ".join([_ROW_MARKS] * count)
 
 
-def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
-    """Insert ``rows`` (duplicates ignored); return how many were stored."""
-    stored = 0
+def _statements(rows: list[tuple[Any, ...]]) -> list[tuple[str, list[Any]]]:
+    """``rows`` as multi-row INSERTs with their flat parameters, built before the write lock is taken:
+    the lock holder then only binds and steps, and shares the GIL with the receivers for less time."""
+    out = []
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
         part = rows[start : start + _ROWS_PER_STATEMENT]
-        stored += conn.execute(_insert_rows(len(part)), [value for row in part for value in row]).rowcount
+        out.append((_insert_rows(len(part)), [value for row in part for value in row]))
+    return out
+
+
+def _insert(conn: sqlite3.Connection, statements: list[tuple[str, list[Any]]]) -> int:
+    """Run :func:`_statements` (duplicates ignored); return how many rows were stored."""
+    stored = 0
+    for sql, params in statements:
+        stored += conn.execute(sql, params).rowcount
     return stored
 
 
@@ -253,7 +269,7 @@ class _Plan:
 class _Job:
     """One caller's rows waiting for the group commit, and what became of them."""
 
-    rows: list[tuple[Any, ...]]
+    statements: list[tuple[str, list[Any]]]
     stored: int = 0
     error: BaseException | None = None
     done: bool = False
@@ -287,7 +303,10 @@ class SqliteEventStore(EventStore):
         collector) needs it; readers of the same file (the SOC API, ``soc doctor``) read the tail."""
         self.path = Path(path)
         self.retention_days = retention_days
-        self._write_lock = threading.Lock()
+        in_file = str(self.path) != ":memory:"
+        if in_file:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = WriteLock(self.path if in_file else None)
         self._queue_lock = threading.Lock()
         self._queue: list[_Job] = []
         self._local = threading.local()
@@ -296,14 +315,14 @@ class SqliteEventStore(EventStore):
         self._closed = False
         self._spans: dict[tuple[int, int], tuple[int, int, int, int]] = {}  # see _time_span
         self._spans_lock = threading.Lock()
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._index_lock = threading.Lock()
+        self._ix_conn: sqlite3.Connection | None = None
         try:
             self._writer = self._connect()
             mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot enable WAL journal mode (got {mode})")
-            with self._writer:
+            with self._write_lock, self._writer:  # workers open the file at the same moment
                 for statement in _tables():
                     self._writer.execute(statement)
                 self._add_missing_columns()
@@ -436,7 +455,7 @@ class SqliteEventStore(EventStore):
         """
         if self._closed:
             raise StoreError("event store is closed")
-        job = _Job(rows)
+        job = _Job(_statements(rows))
         with self._queue_lock:
             self._queue.append(job)
         with self._write_lock:
@@ -451,9 +470,12 @@ class SqliteEventStore(EventStore):
     def _run_jobs(self, jobs: list[_Job]) -> None:
         """One transaction for ``jobs``; on any failure every job in it fails (none is half-stored)."""
         try:
-            with immediate_transaction(self._writer):
-                for job in jobs:
-                    job.stored = _insert(self._writer, job.rows)
+            if len(jobs) == 1 and len(jobs[0].statements) == 1:
+                jobs[0].stored = _insert(self._writer, jobs[0].statements)  # its own transaction
+            else:
+                with immediate_transaction(self._writer):
+                    for job in jobs:
+                        job.stored = _insert(self._writer, job.statements)
             self._indexer.wrote(sum(job.stored for job in jobs))
         except BaseException as exc:
             for job in jobs:
@@ -475,6 +497,7 @@ class SqliteEventStore(EventStore):
         failing_since: float | None = None
         while not self._stop.wait(_MAINTAIN_SECONDS):
             try:
+                self._notice_other_writers()
                 self.index_pending(merge_rows=ix.SMALL_CHUNK_ROWS)
             except (sqlite3.Error, StoreError) as exc:  # the rows are stored; the tail just stays longer
                 if failing_since is None:  # once per outage, not twice a second
@@ -485,6 +508,12 @@ class SqliteEventStore(EventStore):
                 log.warning("%s: indexing works again after %.0f s", self.path, time.monotonic() - failing_since)
                 failing_since = None
 
+    def _notice_other_writers(self) -> None:
+        """Count rows other processes wrote (the collector's ingest workers) as pending here too."""
+        reader = self._reader()
+        newest = reader.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
+        self._indexer.pending = max(self._indexer.pending, int(newest) - ix.indexed_upto(reader))
+
     def index_pending(self, *, force: bool = False, merge_rows: int = ix.MERGE_MAX_ROWS) -> int:
         """Index the rows written since the last run (when due, or ``force``); return rows indexed.
 
@@ -492,18 +521,22 @@ class SqliteEventStore(EventStore):
         keeps merges short; retention runs the big ones).
         """
         done = 0
-        while not self._closed and (force or self._indexer.due()):
-            with self._write_lock:
-                if self._closed:
+        with self._index_lock:
+            while not self._closed and (force or self._indexer.due()):
+                covered = self._indexer.run(self._index_connection(), self._write_lock)
+                done += covered
+                if covered < ix.RUN_MAX_ROWS:
                     break
-                covered = self._indexer.run(self._writer)
-            done += covered
-            if covered < ix.RUN_MAX_ROWS:
-                break
         with self._write_lock:
             if not self._closed:
                 ix.merge_once(self._writer, max_rows=merge_rows)
         return done
+
+    def _index_connection(self) -> sqlite3.Connection:
+        """The connection that indexes (its temp tables hold a run being prepared); under _index_lock."""
+        if self._ix_conn is None:
+            self._ix_conn = self._connect(READER_CACHE_KIB)
+        return self._ix_conn
 
     def compact_index(self) -> int:
         """Every merge that is due, each under the write lock on its own; return how many."""
@@ -796,7 +829,11 @@ class SqliteEventStore(EventStore):
         self._stop.set()
         if self._maintainer.is_alive() and threading.current_thread() is not self._maintainer:
             self._maintainer.join(timeout=60)
+        with self._index_lock:
+            if self._ix_conn is not None:
+                self._ix_conn.close()
         with self._write_lock:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("PRAGMA optimize")
             self._writer.close()
+        self._write_lock.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,38 +95,85 @@ class Indexer:
         now = time.monotonic() if now is None else now
         return self.pending >= self.run_rows or (self.pending > 0 and now - self.last_run >= self.run_seconds)
 
-    def run(self, conn: sqlite3.Connection, max_rows: int = RUN_MAX_ROWS) -> int:
-        """Index up to ``max_rows`` rows of the tail as one chunk; return how many rows it covered."""
+    def run(self, conn: sqlite3.Connection, lock: AbstractContextManager[object], max_rows: int = RUN_MAX_ROWS) -> int:
+        """Index up to ``max_rows`` rows of the tail as one chunk; return how many rows it covered.
+
+        ``conn`` is the indexing connection (its temp tables hold the run); ``lock`` the store's
+        write lock, taken only to append the sorted run.
+        """
         self.last_run = time.monotonic()
-        with immediate_transaction(conn):
-            covered = index_tail(conn, max_rows)
+        run = prepare_run(conn, max_rows)
+        if run is None:
+            covered = 0
+        else:
+            with lock, immediate_transaction(conn):
+                covered = append_run(conn, run)
         self.pending = max(self.pending - covered, 0) if covered >= max_rows else 0
         return covered
 
 
-def index_tail(conn: sqlite3.Connection, max_rows: int = RUN_MAX_ROWS) -> int:
-    """One chunk from the rows after the mark (inside the caller's transaction)."""
+@dataclass(frozen=True)
+class Run:
+    """A tail range read and sorted into the connection's temp tables, ready to append."""
+
+    upto: int
+    hi: int
+    last_eid: str  # the event at ``hi`` when read: the rows must still be the same ones
+    min_ts: int | None
+    max_ts: int | None
+    rows: int
+
+
+def prepare_run(conn: sqlite3.Connection, max_rows: int = RUN_MAX_ROWS) -> Run | None:
+    """Read the rows after the mark and sort their entries into temp tables, without the write lock.
+
+    Reading and sorting are most of a run's cost (3.3 of 4.2 µs per row); done here, writers wait
+    only for the sorted appends (:func:`append_run`). Rows are never changed once written, so what
+    is read stays right unless the range itself went away (checked when appending).
+    """
     upto = indexed_upto(conn)
     newest = conn.execute("SELECT MAX(rowid) FROM events").fetchone()[0]
     if newest is None or newest <= upto:
-        return 0
+        return None
     hi = min(int(newest), upto + max_rows)
     stats = conn.execute(
         "SELECT MIN(ts), MAX(ts), COUNT(*) FROM events WHERE rowid > ? AND rowid <= ?", (upto, hi)
     ).fetchone()
-    if stats[2]:
+    last = conn.execute("SELECT eid FROM events WHERE rowid = ?", (hi,)).fetchone()
+    for column in PIVOT_COLUMNS.values():
+        conn.execute(f"DROP TABLE IF EXISTS temp.run_{column}")
+        conn.execute(
+            f"CREATE TEMP TABLE run_{column} AS SELECT {column} AS v, ts, rowid AS rid FROM events "
+            f"WHERE rowid > ? AND rowid <= ? AND {column} IS NOT NULL ORDER BY 1, 2, 3",
+            (upto, hi),
+        )
+    return Run(upto, hi, last[0] if last else "", stats[0], stats[1], int(stats[2]))
+
+
+def append_run(conn: sqlite3.Connection, run: Run) -> int:
+    """Append a prepared run as one chunk (inside the caller's write transaction); rows covered.
+
+    0 when the table changed under the run (retention emptied it, or another indexer got there
+    first): nothing is written and the next run starts from the current mark.
+    """
+    last = conn.execute("SELECT eid FROM events WHERE rowid = ?", (run.hi,)).fetchone()
+    if indexed_upto(conn) != run.upto or (last[0] if last else "") != run.last_eid:
+        return 0
+    if run.rows:
         ch = conn.execute(
             "INSERT INTO ix_chunks (lo, hi, min_ts, max_ts, rows, level) VALUES (?, ?, ?, ?, ?, 0)",
-            (upto + 1, hi, stats[0], stats[1], stats[2]),
+            (run.upto + 1, run.hi, run.min_ts, run.max_ts, run.rows),
         ).lastrowid
-        for column in PIVOT_COLUMNS.values():
-            conn.execute(
-                f"INSERT INTO ix_{column} (ch, v, ts, rid) SELECT ?, {column}, ts, rowid FROM events "
-                f"WHERE rowid > ? AND rowid <= ? AND {column} IS NOT NULL ORDER BY 2, 3, 4",
-                (ch, upto, hi),
-            )
-    conn.execute("UPDATE ix_state SET upto = ? WHERE id = 1", (hi,))
-    return hi - upto
+        for column in PIVOT_COLUMNS.values():  # already in key order: each insert appends
+            conn.execute(f"INSERT INTO ix_{column} (ch, v, ts, rid) SELECT ?, v, ts, rid FROM temp.run_{column}", (ch,))
+    conn.execute("UPDATE ix_state SET upto = ? WHERE id = 1", (run.hi,))
+    return run.hi - run.upto
+
+
+def index_tail(conn: sqlite3.Connection, max_rows: int = RUN_MAX_ROWS) -> int:
+    """One chunk from the rows after the mark, read and appended inside the caller's transaction."""
+    run = prepare_run(conn, max_rows)
+    return 0 if run is None else append_run(conn, run)
 
 
 def merge_chunks(conn: sqlite3.Connection, fan_in: int = MERGE_FAN_IN, max_rows: int = MERGE_MAX_ROWS) -> int:

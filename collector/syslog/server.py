@@ -20,6 +20,7 @@ from typing import Any
 
 from collector.config import SyslogSettings
 from collector.netflow.kernel import set_receive_buffer, udp_drops
+from collector.sockets import share_port
 from collector.syslog.batcher import Handle, RetryingBatcher
 from collector.syslog.framing import StreamFramer
 from collector.syslog.message import MessageParser
@@ -75,8 +76,10 @@ class SyslogReceiver:
         max_connections: int = 1024,
         idle_timeout: float = 900.0,
         max_queued_events: int | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.settings = settings
+        self.reuse_port = reuse_port  # an ingest worker: the ports are shared (collector.sockets)
         self.parser = MessageParser(settings.timezone)
         self.batcher = RetryingBatcher(
             handle,
@@ -111,6 +114,8 @@ class SyslogReceiver:
                 self._udp = socket.socket(family, socket.SOCK_DGRAM)
                 self._listeners.append(self._udp)
                 set_receive_buffer(self._udp, UDP_BUFFER_BYTES)
+                if self.reuse_port:
+                    share_port(self._udp)
                 self._udp.bind((s.host, s.udp_port))
                 self._udp.settimeout(_POLL)
                 self._udp_drops_at_start = udp_drops(self._udp) or 0
@@ -134,6 +139,8 @@ class SyslogReceiver:
         sock = socket.socket(family, socket.SOCK_STREAM)
         self._listeners.append(sock)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            share_port(sock)
         sock.bind((self.settings.host, port))
         sock.listen(128)
         sock.settimeout(_POLL)

@@ -76,6 +76,7 @@ class SoakSettings:
     drain_timeout: float = 180.0
     backoff_max: float = 5.0  # agent shipping back-off ceiling (production default 60)
     skew: timedelta = timedelta(hours=1)  # the last agent's clock runs this far ahead (its logs and its sends)
+    workers: int = 1  # the collector's ingest processes (its memory is then the sum of the tree)
     collector_disk_mb: int = 4096  # tmpfs for the collector's data (collector-disk-full fault); RAM used as filled
     repo: Path = REPO
 
@@ -143,6 +144,7 @@ class SoakLayout(DemoLayout):
         self.collector_toml.write_text(
             f"""# written by the soak harness
 data_dir = {json.dumps(str(self.collector_data))}
+workers = {s.workers}
 
 [ingest]
 host = {json.dumps(self.bind_ip)}

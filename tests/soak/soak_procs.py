@@ -21,6 +21,17 @@ from soak_load import PhaseClock
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)$")
 
 
+def _children_rss(proc: psutil.Process) -> int:
+    """RSS of a process's descendants (a collector with ``workers`` > 1); gone ones count nothing."""
+    total = 0
+    for child in proc.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return total
+
+
 class MemorySampler:
     """Samples the RSS of registered processes once a second; keeps the peak per (phase, role)."""
 
@@ -65,7 +76,7 @@ class MemorySampler:
             for pid in pids:
                 try:
                     proc = psutil.Process(pid)
-                    rss = proc.memory_info().rss
+                    rss = proc.memory_info().rss + _children_rss(proc)  # the collector's ingest workers
                     self.fds[role] = max(self.fds.get(role, 0), proc.num_fds())
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     continue

@@ -161,7 +161,7 @@ def test_a_file_from_the_previous_release_is_indexed_in_steps_and_answers_meanwh
     try:
         _check(store, written)  # nothing indexed: the whole table is the tail
         assert store.write(written[:5]).duplicates == 5  # the old UNIQUE eid still refuses them
-        store._indexer.run(store._writer, max_rows=400)
+        store._indexer.run(store._index_connection(), store._write_lock, max_rows=400)
         assert ix.indexed_upto(store._reader()) == 400
         _check(store, written)
         store.refresh()
@@ -222,7 +222,8 @@ def test_an_indexing_outage_is_logged_once_and_its_end_too(tmp_path: Path, caplo
     store = SqliteEventStore(tmp_path / "events.db")
     try:
         store.write([_event(i) for i in range(50)])
-        store._writer.execute("PRAGMA busy_timeout = 20")
+        with store._index_lock:  # the connection the maintenance thread indexes with
+            store._index_connection().execute("PRAGMA busy_timeout = 20")
         blocker = sqlite3.connect(tmp_path / "events.db", timeout=0)
         blocker.execute("BEGIN IMMEDIATE")  # the maintenance thread cannot write for ~2 s
         store._indexer.last_run = 0.0  # due by age
