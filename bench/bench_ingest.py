@@ -228,6 +228,9 @@ class _WholeCollector:
         assert self.collector.store is not None
         return self.collector.store.count(Query())
 
+    def workers_rss_mib(self) -> float:
+        return sum(p.memory_info().rss for p in self.workers) / 2**20
+
     def stop(self) -> None:
         self.collector.stop()
 
@@ -295,6 +298,7 @@ def main() -> None:
         late = max(r[2] for r in results) - start_at
         accepted = sum(r[1] for r in results)
         stored = target.stored()
+        workers_rss = target.workers_rss_mib() if isinstance(target, _WholeCollector) else 0.0
         target.stop()
 
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -312,6 +316,8 @@ def main() -> None:
     print(f"{'agents started late by s':<28} {max(0.0, late):.2f}")
     print(f"{'events/s':<28} {rate:,.0f}")
     print(f"{'collector peak RSS MiB':<28} {rss_mib:.0f}")
+    if args.workers:
+        print(f"{'workers RSS MiB at the end':<28} {workers_rss:.0f}")
     print(f"{'collector CPU us/event':<28} {collector_cpu / max(accepted, 1) * 1e6:.1f}")
     print(f"{'events per collector CPU-s':<28} {accepted / max(collector_cpu, 1e-9):,.0f}")
     print(f"{'nproc / load average':<28} {os.cpu_count()} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -106,6 +106,9 @@ _MAINTAIN_SECONDS = 0.5
 # a few threads live long), and each reader's cache fills up to its limit with what it read and
 # stays allocated as long as the connection: 64 MiB per reader added up to hundreds of MiB.
 WRITER_CACHE_KIB = 64 * 1024
+# A writer that leaves indexing and merging to another process (an ingest worker) only appends: the
+# pages a batch dirties are the last few of the table and of its (ts, eid) index.
+APPEND_CACHE_KIB = 16 * 1024
 READER_CACHE_KIB = 8 * 1024
 
 
@@ -318,7 +321,7 @@ class SqliteEventStore(EventStore):
         self._index_lock = threading.Lock()
         self._ix_conn: sqlite3.Connection | None = None
         try:
-            self._writer = self._connect()
+            self._writer = self._connect(WRITER_CACHE_KIB if maintain else APPEND_CACHE_KIB)
             mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot enable WAL journal mode (got {mode})")

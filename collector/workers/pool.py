@@ -87,6 +87,10 @@ class _Worker:
     ports: dict[str, Any] = field(default_factory=dict)
     failure: str | None = None
     snapshot: dict[str, Any] = field(default_factory=dict)
+    # Set by the worker's reader thread once it has reaped the process. Only that thread waits on
+    # the process: a second waiter (join, is_alive) racing it gets ECHILD, which multiprocessing
+    # reads as "still running" until its timeout.
+    exited: threading.Event = field(default_factory=threading.Event)
 
 
 class WorkerPool:
@@ -167,6 +171,7 @@ class WorkerPool:
                 worker.failure = str(payload)
                 worker.ready.set()
         worker.process.join(timeout=STOP_TIMEOUT_SECONDS)
+        worker.exited.set()
         worker.conn.close()
         was_ready = worker.ready.is_set() and worker.failure is None
         worker.ready.set()  # whoever waits for a start learns it ended
@@ -194,11 +199,10 @@ class WorkerPool:
                 worker.conn.send((STOP, None))
         deadline = time.monotonic() + timeout
         for worker in workers:
-            worker.process.join(max(deadline - time.monotonic(), 0.1))
-            if worker.process.is_alive():
+            if not worker.exited.wait(max(deadline - time.monotonic(), 0.1)):
                 log.error("ingest worker %d did not stop in time; terminating it", worker.index)
                 worker.process.terminate()
-                worker.process.join(5)
+                worker.exited.wait(5)
         for reader in self._readers:
             reader.join(timeout=5)
 
@@ -229,7 +233,7 @@ class WorkerPool:
                 for reason, count in receiver_drops(stats).items():
                     mine[reason] = mine.get(reason, 0) + count
             ingest = ingest or worker.snapshot.get("ingest")
-        alive = sum(1 for w in workers if w.process.is_alive())
+        alive = sum(1 for w in workers if w.ready.is_set() and w.failure is None and not w.exited.is_set())
         return {
             "ingest": ingest,
             "receivers": sorted(receivers),
