@@ -109,6 +109,7 @@ WRITER_CACHE_KIB = 64 * 1024
 # A writer that leaves indexing and merging to another process (an ingest worker) only appends: the
 # pages a batch dirties are the last few of the table and of its (ts, eid) index.
 APPEND_CACHE_KIB = 16 * 1024
+INDEX_BUSY_MS = 1000
 READER_CACHE_KIB = 8 * 1024
 
 
@@ -513,9 +514,12 @@ class SqliteEventStore(EventStore):
 
     def _notice_other_writers(self) -> None:
         """Count rows other processes wrote (the collector's ingest workers) as pending here too."""
-        reader = self._reader()
-        newest = reader.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
-        self._indexer.pending = max(self._indexer.pending, int(newest) - ix.indexed_upto(reader))
+        with self._index_lock:  # the indexing connection: no reader kept for the maintenance thread
+            if self._closed:
+                return
+            conn = self._index_connection()
+            newest = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
+            self._indexer.pending = max(self._indexer.pending, int(newest) - ix.indexed_upto(conn))
 
     def index_pending(self, *, force: bool = False, merge_rows: int = ix.MERGE_MAX_ROWS) -> int:
         """Index the rows written since the last run (when due, or ``force``); return rows indexed.
@@ -530,15 +534,19 @@ class SqliteEventStore(EventStore):
                 done += covered
                 if covered < ix.RUN_MAX_ROWS:
                     break
-        with self._write_lock:
             if not self._closed:
-                ix.merge_once(self._writer, max_rows=merge_rows)
+                with self._write_lock:
+                    ix.merge_once(self._index_connection(), max_rows=merge_rows)
         return done
 
     def _index_connection(self) -> sqlite3.Connection:
         """The connection that indexes (its temp tables hold a run being prepared); under _index_lock."""
         if self._ix_conn is None:
             self._ix_conn = self._connect(READER_CACHE_KIB)
+            # Indexing is deferrable; the receivers' writes are not. Another program holding the
+            # file's write lock (a backup, a sqlite3 shell) must fail this connection's runs fast,
+            # or the receivers would queue behind it for its busy timeout and then their own.
+            self._ix_conn.execute(f"PRAGMA busy_timeout = {INDEX_BUSY_MS}")
         return self._ix_conn
 
     def compact_index(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from collector.store import sqlite_index as ix
-from collector.store.base import Aggregation, Query, Term
+from collector.store.base import Aggregation, Query, StoreError, Term
 from collector.store.sqlite import SqliteEventStore
 from soc_common.ecs import Event, iso
 
@@ -240,5 +241,27 @@ def test_an_indexing_outage_is_logged_once_and_its_end_too(tmp_path: Path, caplo
         assert len([m for m in messages if "failed" in m]) == 1, messages
         assert len([m for m in messages if "works again" in m]) == 1, messages
         assert ix.indexed_upto(store._reader()) == 50
+    finally:
+        store.close()
+
+
+def test_a_foreign_write_lock_fails_receivers_within_their_own_timeout(tmp_path: Path) -> None:
+    """While a backup or a sqlite3 shell holds the file's write lock, the indexer gives up fast:
+    the receivers' write fails within its own busy timeout (ingest answers 503), not behind the
+    indexer's wait as well."""
+    store = SqliteEventStore(tmp_path / "events.db")
+    try:
+        store.write([_event(i) for i in range(100)])
+        store._writer.execute("PRAGMA busy_timeout = 2000")
+        blocker = sqlite3.connect(tmp_path / "events.db", timeout=0, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        store._indexer.last_run = 0.0  # indexing due: the maintenance thread now waits for the lock
+        threading.Event().wait(0.8)
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="locked"):
+            store.write([_event(1000)])
+        assert time.monotonic() - started < 2.0 + 2.5  # its own 2 s, and at most one short indexer attempt
+        blocker.execute("ROLLBACK")
+        blocker.close()
     finally:
         store.close()
