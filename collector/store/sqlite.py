@@ -160,7 +160,7 @@ _ROW_MARKS = "(" + ", ".join("?" * (len(PROMOTED_COLUMNS) + 5)) + ")"
 # trip waits for the GIL behind the receivers' threads (a switch interval, 5 ms, each time), which
 # doubled the time ingest workers held the lock. 1,500 rows of 21 values stay within SQLite's
 # default limit of 32,766 variables, and an agent's batch (1,000 events by default) fits.
-_ROWS_PER_STATEMENT = 1500
+_ROWS_PER_STATEMENT = min(1500, 32_766 // (len(PROMOTED_COLUMNS) + 5))  # 1,500 while there are 21 values
 
 
 @functools.lru_cache(maxsize=64)
