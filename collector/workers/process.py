@@ -23,10 +23,6 @@ def run_worker(config: CollectorConfig, index: int, conn: Connection, forward_de
         stream=sys.stderr,
     )
     log = logging.getLogger(__name__)
-    import os as _os
-
-    if _os.environ.get("SWI"):
-        sys.setswitchinterval(float(_os.environ["SWI"]))
     stop = threading.Event()
 
     def _signal(signum: int, _frame: FrameType | None) -> None:
