@@ -201,6 +201,7 @@ class Collector:
         self.ingest: IngestServer | None = None
         self.metrics_server: MetricsServer | None = None
         self.receivers: dict[str, Receiver] = {}
+        self._bound: dict[str, Any] = {}  # receiver name -> what its start() returned (its ports)
         self._stop = threading.Event()
         self._retention: threading.Thread | None = None
         self._trimmer: threading.Thread | None = None
@@ -310,14 +311,8 @@ class Collector:
         """The bound listening ports: ``{"ingest": n, "syslog": {"udp": n, ...}, "netflow": n}``."""
         if self.pool is not None:
             return self.pool.ports()
-        out: dict[str, Any] = {}
-        if self.ingest is not None:
-            out["ingest"] = self.ingest.port
-        for name, receiver in self.receivers.items():
-            port = getattr(receiver, "ports", None) if name == "syslog" else getattr(receiver, "port", None)
-            if port is not None:
-                out[name] = dict(port) if isinstance(port, dict) else port
-        return out
+        out: dict[str, Any] = {"ingest": self.ingest.port} if self.ingest is not None else {}
+        return out | self._bound
 
     def snapshot(self) -> dict[str, Any]:
         """What a worker reports to its supervisor every second (counters and receiver stats)."""
@@ -339,7 +334,7 @@ class Collector:
         assert self.pipeline is not None
         receiver = factory(self.config, self.pipeline.receiver(name), self.worker is not None)
         try:
-            receiver.start()
+            self._bound[name] = receiver.start()  # the port(s) it listens on
         except OSError as exc:
             log.error("%s receiver could not start: %s", name, exc)
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -38,13 +38,19 @@ class WorkerLink:
 
     def wait_for_stop(self) -> None:
         """Return when the supervisor says stop or its end of the pipe closes."""
-        while True:
-            try:
-                kind, _ = self._conn.recv()
-            except (EOFError, OSError):
-                return
+        for kind, _ in messages(self._conn):
             if kind == STOP:
                 return
+
+
+def messages(conn: Connection) -> Iterator[tuple[str, Any]]:
+    """``(kind, payload)`` from one end of a link until the other end closes."""
+    while True:
+        try:
+            kind, payload = conn.recv()
+        except (EOFError, OSError):
+            return
+        yield kind, payload
 
 
 def encode_events(events: Sequence[Event]) -> bytes:

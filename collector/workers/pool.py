@@ -22,7 +22,7 @@ from typing import Any
 from collector.config import CollectorConfig
 from collector.metrics import receiver_drops
 from collector.sockets import reserve_port
-from collector.workers.link import EVENTS, FAILED, READY, STATS, STOP, decode_events
+from collector.workers.link import EVENTS, FAILED, READY, STATS, STOP, decode_events, messages
 from collector.workers.process import run_worker
 from soc_common.ecs import Event
 
@@ -154,11 +154,7 @@ class WorkerPool:
 
     def _read(self, worker: _Worker) -> None:
         """Dispatch one worker's messages until its pipe closes; then restart it unless stopping."""
-        while True:
-            try:
-                kind, payload = worker.conn.recv()
-            except (EOFError, OSError):
-                break
+        for kind, payload in messages(worker.conn):
             if kind == EVENTS:
                 if self.on_events is not None:
                     self.on_events(decode_events(payload))
