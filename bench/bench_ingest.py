@@ -40,11 +40,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from collector.config import CollectorConfig
+from collector.gc_clock import TimedCollection
 from collector.ingest.batch import parse_ndjson
 from collector.ingest.registry import Registry
 from collector.ingest.server import IngestServer
 from collector.pipeline.runner import build_pipeline
-from collector.runtime import Collector, tune_gc
+from collector.runtime import Collector
 from collector.store.base import Query, WriteResult
 from collector.store.sqlite import SqliteEventStore
 from soc_common.ecs import Event, new_event
@@ -236,7 +237,7 @@ class _WholeCollector:
 
 
 def main() -> None:
-    tune_gc()  # as the running collector does
+    TimedCollection().start()  # as the running collector does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=400_000, help="total events")
     parser.add_argument("--clients", type=int, default=4)

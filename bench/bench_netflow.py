@@ -6,13 +6,18 @@
     chain (enrichment), SQLite store write;
 (c) end to end over UDP loopback into the embedded SQLite store at increasing offered rates:
     records/s stored and the first offered rate where loss (kernel drops or sequence gaps) appears;
-(d) the same stream into nfcapd, as a ratio (nfcapd must be installed).
+(d) the same stream into nfcapd, as a ratio (nfcapd must be installed);
+(e) with ``--workers 1,2``: the whole collector (``Collector`` with that many ingest workers)
+    receiving from ``--exporters`` routers at once (each a process bound to its own loopback address,
+    so the kernel hashes each to one worker), IPFIX at each offered total rate: records/s stored,
+    and the drops and sequence gaps the collector reports.
 
 The paced sender runs in its own process (a busy-waiting sender in the receiver's interpreter would
 take the GIL from it); "rx CPU us" is the receiver process's CPU time per record sent (decode, event
 building, store), next to nfcapd's CPU per record (its child's rusage).
 
     .venv/bin/python bench/bench_netflow.py [--packets 20000] [--rates 5000,20000,50000,100000]
+    .venv/bin/python bench/bench_netflow.py --workers 1,2 --exporters 4 --rates 50000,100000
 """
 
 from __future__ import annotations
@@ -30,18 +35,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "collector"))
 
 from peers import netflow_stream, nfdump_totals
 
 from collector.config import CollectorConfig, NetflowSettings
+from collector.gc_clock import TimedCollection
 from collector.netflow.decoder import FlowDecoder
 from collector.netflow.events import batch_events
 from collector.netflow.server import NetflowReceiver
 from collector.pipeline.runner import build_processors
 from collector.pipeline.sinks import StoreSink
-from collector.runtime import tune_gc
+from collector.runtime import Collector
+from collector.store.base import Query
 from collector.store.factory import open_store
 from collector.store.settings import StoreSettings
 
@@ -111,9 +119,19 @@ def stages(version: int, packets: list[bytes], workdir: Path, batch: int = 1000)
     return {"decode": decode / n, "build": build / n, "enrich": enrich / n, "store": write / n}
 
 
-def _sender(port: int, packets: list[bytes], records_per_s: float, out: mp.Queue) -> None:
+def _sender(
+    port: int,
+    packets: list[bytes],
+    records_per_s: float,
+    out: mp.Queue,
+    source: str = "127.0.0.1",
+    start_at: float = 0.0,
+) -> None:
     interval = PER_PACKET / records_per_s
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source, 0))
+        while time.time() < start_at:  # every exporter starts at once
+            time.sleep(0.001)
         start = time.perf_counter()
         for i, p in enumerate(packets):
             target = start + i * interval
@@ -172,6 +190,85 @@ def end_to_end(version: int, packets: list[bytes], rate: float, workdir: Path) -
     }
 
 
+def whole_collector(workers: int, exporters: int, packets: list[bytes], rate: float, workdir: Path) -> dict[str, Any]:
+    """``Collector`` with ``workers`` ingest processes; ``exporters`` routers each send ``packets`` at
+    ``rate / exporters`` records/s from their own address (spawned: this process has the collector's
+    threads, and a forked child of a threaded process can deadlock)."""
+    config = CollectorConfig.model_validate(
+        {
+            "data_dir": str(workdir / f"whole-{workers}-{int(rate)}"),
+            "workers": workers,
+            "ingest": {"enabled": False},
+            "syslog": {"enabled": False},
+            "netflow": {"enabled": True, "port": 0, "receive_buffer_bytes": 64 << 20, "batch_size": 2000},
+            "detection": {"enabled": False},
+            "metrics": {"enabled": False},
+            "retention": {"enabled": False},
+            "anomaly": {"enabled": False},
+            "alerts": {"database_url": ""},
+        }
+    )
+    collector = Collector(config)
+    collector.start()
+    try:
+        port = int(collector.ports()["netflow"])
+        pids = collector.pool.pids() if collector.pool else []
+        cpu_before = _cpu_seconds(pids) + time.process_time()
+        ctx = mp.get_context("spawn")
+        out: mp.Queue = ctx.Queue()
+        start_at = time.time() + 2.0
+        senders = [
+            ctx.Process(target=_sender, args=(port, packets, rate / exporters, out, f"127.0.0.{n + 2}", start_at))
+            for n in range(exporters)
+        ]
+        for proc in senders:
+            proc.start()
+        took = max(float(out.get(timeout=600)) for _ in senders)
+        for proc in senders:
+            proc.join()
+        started = start_at
+        expected = exporters * len(packets) * PER_PACKET
+        store = collector.store
+        assert store is not None
+        deadline = time.monotonic() + 120
+        stored = last = 0
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:  # until everything is stored, or nothing more arrives for 3 s
+            stored = store.count(Query())
+            if stored >= expected:
+                break
+            if stored != last:
+                last, quiet_since = stored, time.monotonic()
+            elif time.monotonic() - quiet_since > 3.0:
+                break
+            time.sleep(0.05)
+        elapsed = time.time() - started
+        drops = collector.health()["receiver_drops"].get("netflow", {})
+        cpu = _cpu_seconds(pids) + time.process_time() - cpu_before
+    finally:
+        collector.stop()
+    return {
+        "offered": expected / took,
+        "stored": stored,
+        "stored_per_s": stored / elapsed,
+        "cpu_us": cpu / expected * 1e6,
+        "drops": sum(drops.values()),
+        "detail": drops,
+    }
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return total
+
+
 def nfcapd_run(packets: list[bytes], rate: float, workdir: Path) -> tuple[int, float, float] | None:
     binary = shutil.which("nfcapd")
     if binary is None or shutil.which("nfdump") is None:
@@ -199,12 +296,17 @@ def nfcapd_run(packets: list[bytes], rate: float, workdir: Path) -> tuple[int, f
 
 
 def main() -> None:
-    tune_gc()  # as the running collector does
+    TimedCollection().start()  # as the running collector does
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=20000)
     ap.add_argument("--rates", default="10000,30000,60000,100000")
+    ap.add_argument("--workers", default="", help="e.g. 1,2: only (e), the whole collector with these worker counts")
+    ap.add_argument("--exporters", type=int, default=4, help="routers sending at once (with --workers)")
     args = ap.parse_args()
     print(f"nproc={os.cpu_count()} cpu={_cpu()} load={' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.workers:
+        workers_table([int(w) for w in args.workers.split(",")], args.exporters, args.rates)
+        return
     print("\n(a) decode and ECS build, CPU us per record (medians of 3)")
     print(f"{'stream':8} {'decode':>7} {'build':>7} {'decode+build':>12} {'records/CPU-s':>14} {'generic build':>13}")
     for version in (9, 10):
@@ -241,6 +343,19 @@ def main() -> None:
                 name = "v9" if version == 9 else "IPFIX"
                 print(f"{name:6} {r['offered']:10,.0f} {r['stored']:9,d} {r['stored_per_s']:10,.0f} {r['cpu_us']:9.1f} "
                       f"{r['kernel_drops']:8d} {r['gaps']:7d} {nf_text}")  # fmt: skip
+
+
+def workers_table(worker_counts: list[int], exporters: int, rates: str) -> None:
+    print(f"\n(e) {exporters} IPFIX exporters -> Collector with N ingest workers -> SQLite store")
+    print(f"{'workers':>7} {'offered/s':>10} {'stored':>9} {'stored/s':>10} {'CPU us':>7} {'drops':>7}  detail")
+    with tempfile.TemporaryDirectory() as tmp:
+        for rate in [float(r) for r in rates.split(",")]:
+            per_exporter = max(50, int(rate * 3 / PER_PACKET / exporters))
+            packets = netflow_stream(10, per_exporter, PER_PACKET)
+            for workers in worker_counts:
+                r = whole_collector(workers, exporters, packets, rate, Path(tmp))
+                print(f"{workers:7d} {r['offered']:10,.0f} {r['stored']:9,d} {r['stored_per_s']:10,.0f} "
+                      f"{r['cpu_us']:7.1f} {r['drops']:7d}  {r['detail']}")  # fmt: skip
 
 
 def _cpu() -> str:

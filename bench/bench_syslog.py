@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from collector.config import CollectorConfig, SyslogSettings
+from collector.gc_clock import TimedCollection
 from collector.pipeline.runner import build_pipeline
 from collector.pipeline.sinks import StoreSink
-from collector.runtime import tune_gc
 from collector.store.factory import open_store
 from collector.store.settings import StoreSettings
 from collector.syslog.message import MessageParser
@@ -191,7 +191,7 @@ def run_collector(workers: int, lines: int, senders: int, workdir: Path) -> dict
 
 
 def main() -> None:
-    tune_gc()  # as the running collector does
+    TimedCollection().start()  # as the running collector does
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=50000)
     ap.add_argument("--udp-rate", type=float, default=20000, help="offered UDP lines/s (0: unpaced)")

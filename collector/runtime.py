@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from collector import metrics as metrics_module
 from collector.config import CollectorConfig
+from collector.gc_clock import TimedCollection
 from collector.ingest.ca import CertificateAuthority
 from collector.ingest.registry import Registry
 from collector.ingest.server import IngestServer
@@ -40,20 +41,6 @@ if TYPE_CHECKING:
     from collector.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
-
-
-# The collector allocates ~15 containers per event (decoded JSON, ECS dicts) that live for one batch:
-# long enough to survive the default gen-0 threshold (700) and be promoted, so the cyclic collector
-# kept rescanning batches that reference counting frees anyway (~5 us of ~40 us per agent event,
-# bench_ingest --breakdown). A larger gen-0 threshold lets a batch die young. Cycles are rare here.
-GC_THRESHOLDS = (20_000, 10, 10)
-
-
-def tune_gc() -> tuple[int, int, int]:
-    """Apply :data:`GC_THRESHOLDS` to this process; returns the previous thresholds."""
-    previous = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLDS)
-    return previous
 
 
 # Memory freed by a burst (a backlog draining, a big query) stays in glibc's heaps: freed chunks
@@ -208,7 +195,7 @@ class Collector:
         self.last_retention: dict[str, Any] = {}
         self.anomaly: AnomalyService | None = None
         self.forwarder: CefForwarder | None = None
-        self._gc_before: tuple[int, int, int] | None = None
+        self._gc = TimedCollection()  # see collector.gc_clock
 
     def _alert_sink(self) -> AlertSink:
         """Where alerts go: the SOC database (or JSON lines), plus a SIEM over syslog CEF when configured."""
@@ -228,7 +215,7 @@ class Collector:
     def start(self) -> None:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        self._gc_before = tune_gc()
+        self._gc.start()
         limit_malloc_arenas()
         metrics_module.set_active(self.metrics)
         self.store = self._given_store or open_event_store(cfg, maintain=self.worker is None)
@@ -285,6 +272,7 @@ class Collector:
                 ca=ca,
                 metrics=self.metrics,
                 reuse_port=self.worker is not None,
+                limits_dir=self.worker.limits_dir if self.worker is not None else None,
             )
             self.ingest.start()
         if cfg.syslog.enabled:
@@ -432,9 +420,7 @@ class Collector:
             self.store.close()
         if metrics_module.active() is self.metrics:
             metrics_module.set_active(None)
-        if self._gc_before is not None:
-            gc.set_threshold(*self._gc_before)
-            self._gc_before = None
+        self._gc.stop()
         log.info("collector stopped")
 
     def run(self, stop_event: threading.Event | None = None) -> None:

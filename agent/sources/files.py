@@ -9,7 +9,9 @@ end before it is closed, and its inode cannot be reused underneath us meanwhile.
 Positions are committed only after ``emit`` returns (the events are in the spool) and point at the
 start of the first record not yet emitted: a partial last line or an unfinished multi-line record is
 simply read again after a restart. ``event.id`` is derived from (host, file identity, offset, text),
-so whatever is re-read after a crash is a duplicate the collector drops.
+so whatever is re-read after a crash is a duplicate the collector drops. Lines without a time of
+their own share their batch's read time, saved with the batch's ends before ``emit``, so a re-read
+repeats their ``@timestamp`` too (see ``FilePosition.pending_time``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from agent.sources.offsets import FilePosition, OffsetRegistry, machine_identity
 from soc_common.config import Section, data_dir_default
 from soc_common.ecs import Event, add_tag, stable_event_id
 from soc_common.parsers import INVALID_UTF8_TAG, ParseOptions, parse_with_options
+from soc_common.parsers.common import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ READ_BUDGET_PER_FILE = 8 * 1024 * 1024  # per poll, so one busy file cannot star
 LINE_SPLIT_TAG = "_line_split"
 MULTILINE_SPLIT_TAG = "_multiline_split"
 PARTIAL_LINE_TAG = "_partial_line"
+#: what the parsers put in ``@timestamp`` of a line without a time; replaced by a read time, found by ``is``
+_READ_TIME = "<read time>"
 
 #: codec names (as ``codecs.lookup`` spells them) in which every ASCII byte is that character
 _ASCII_SUPERSETS = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1250", "cp1252", "cp1258"})
@@ -166,7 +171,7 @@ class FileSource(Source):
             registry_path = base / f"files-{_safe_name(name)}.json"
         self.registry = OffsetRegistry(registry_path)
         zone: tzinfo | None = ZoneInfo(settings.timezone) if settings.timezone else None
-        self._opts = ParseOptions(tz=zone)
+        self._opts = ParseOptions(tz=zone, read_time=_READ_TIME)
         self._multiline = re.compile(settings.multiline) if settings.multiline else None
         self._decoder_name = settings.encoding
         # ASCII text decodes the same in these, so whole blocks of it can be split at once
@@ -174,6 +179,7 @@ class FileSource(Source):
         self._tracked: dict[str, _Tracked] = {}
         self._batch: list[Event] = []
         self._batch_ends: dict[str, int] = {}
+        self._batch_time: str | None = None  # read time of the batch's lines without a time
         self._dirty = False
         self._status_lock = threading.Lock()
         self._status_files: list[dict[str, Any]] = []
@@ -205,6 +211,7 @@ class FileSource(Source):
             self._tracked.clear()
             self._batch.clear()
             self._batch_ends.clear()
+            self._batch_time = None
 
     def _resume(self, saved: dict[str, FilePosition], first_run: bool) -> None:
         """Open discovered files at their saved positions; find files rotated while we were down."""
@@ -323,6 +330,7 @@ class FileSource(Source):
                 if pos.offset > st.st_size:  # truncated while we were away
                     pos.generation += 1
                     pos.offset = 0
+                    pos.clear_pending()
                 pos.fp_len, pos.fp = fp_len, fp
             else:
                 generation = saved.generation + 1 if saved is not None else 0
@@ -349,6 +357,7 @@ class FileSource(Source):
             self._flush(emit)  # commit the old content before positions restart at 0
             pos.generation += 1
             pos.offset = tracked.read_pos = tracked.buf_start = 0
+            pos.clear_pending()
             tracked.buf.clear()
             pos.fp_len, pos.fp = 0, _fingerprint(tracked.fh, 0)
             self._dirty = True
@@ -415,9 +424,12 @@ class FileSource(Source):
         The common case (no multi-line grouping, an ASCII-compatible encoding, pure ASCII text, no
         line over the limit) needs none of the per-line machinery of :meth:`_feed`: the block is
         decoded and split once in C, and offsets follow from the line lengths. Returns how many
-        bytes were consumed (0 when the block is not simple; the per-line path then reads it).
+        bytes were consumed (0 when the block is not simple; the per-line path then reads it). A
+        re-read of lines emitted before a crash is left to the per-line path, which handles its end.
         """
         buf = tracked.buf
+        if tracked.pos.pending_time is not None:
+            return 0
         last = buf.rfind(b"\n")
         if last < 0 or last > self.settings.max_line_bytes:
             return 0
@@ -435,7 +447,7 @@ class FileSource(Source):
             if line.endswith("\r"):
                 line = line[:-1]
             if line:
-                batch.append(self._make_event(tracked, identity, offset, line, False, ()))
+                batch.append(self._make_event(tracked, identity, offset, end, line, False, ()))
                 ends[key] = end
                 if len(batch) >= full:
                     self._flush(emit)
@@ -515,9 +527,21 @@ class FileSource(Source):
     # --- events and commits -------------------------------------------------------------------
 
     def _add_record(self, tracked: _Tracked, record: _Record, emit: Emit) -> None:
+        pos = tracked.pos
+        if pos.pending_time is not None and record.end > pos.pending_end:
+            self._end_reread(tracked, emit)
         self._batch_record(tracked, record)
         if len(self._batch) >= self.settings.batch_lines:
             self._flush(emit)
+
+    def _end_reread(self, tracked: _Tracked, emit: Emit) -> None:
+        """Past the lines emitted before a crash: later lines get fresh read times.
+
+        The re-read lines are emitted first, so a batch holds one read time per file, the one saved.
+        """
+        if tracked.pos.key in self._batch_ends:
+            self._flush(emit)
+        tracked.pos.clear_pending()
 
     def _batch_record(self, tracked: _Tracked, record: _Record) -> None:
         self._batch.append(self._event(tracked, record))
@@ -525,12 +549,21 @@ class FileSource(Source):
 
     def _event(self, tracked: _Tracked, record: _Record) -> Event:
         text = record.lines[0] if len(record.lines) == 1 else "\n".join(record.lines)
-        return self._make_event(tracked, tracked.identity, record.start, text, record.invalid, record.tags)
+        return self._make_event(tracked, tracked.identity, record.start, record.end, text, record.invalid, record.tags)
 
     def _make_event(
-        self, tracked: _Tracked, identity: str, start: int, text: str, invalid: bool, tags: Sequence[str]
+        self,
+        tracked: _Tracked,
+        identity: str,
+        start: int,
+        end: int,
+        text: str,
+        invalid: bool,
+        tags: Sequence[str],
     ) -> Event:
         event = parse_with_options(text, self.settings.format, self._opts)
+        if event["@timestamp"] is _READ_TIME:
+            event["@timestamp"] = self._read_time(tracked.pos, end)
         event["event"]["id"] = stable_event_id(self.host_id, identity, start, text)
         log_field = event.get("log")
         if not isinstance(log_field, dict):
@@ -553,18 +586,42 @@ class FileSource(Source):
             self.counters["parse_failures"] += 1
         return event
 
+    def _read_time(self, pos: FilePosition, end: int) -> str:
+        """``@timestamp`` of a line without one: its saved time if emitted before a crash, else the batch's.
+
+        The batch's read time is taken at its first such line, so batches without any cost nothing.
+        """
+        if pos.pending_time is not None and end <= pos.pending_end:
+            return pos.pending_time
+        if self._batch_time is None:
+            self._batch_time = now_iso()
+        return self._batch_time
+
     def _flush(self, emit: Emit) -> None:
-        """Emit the batch, then commit each file's position past what it contained."""
+        """Emit the batch, then commit each file's position past what it contained.
+
+        A batch with a new read time saves it first, with each file's batch end, so that a crash
+        between ``emit`` and the commit re-reads those lines with the same time (one extra save).
+        """
         if not self._batch:
             return
+        if self._batch_time is not None:
+            for key, end in self._batch_ends.items():
+                tracked = self._tracked.get(key)
+                if tracked is not None and tracked.pos.pending_time is None:  # else: a re-read keeps its own
+                    tracked.pos.pending_time, tracked.pos.pending_end = self._batch_time, end
+            self._save()
         emit(self._batch)
         self.counters["events"] += len(self._batch)
         for key, end in self._batch_ends.items():
             tracked = self._tracked.get(key)
             if tracked is not None:
                 tracked.pos.offset = end
+                if end >= tracked.pos.pending_end:
+                    tracked.pos.clear_pending()
         self._batch = []
         self._batch_ends = {}
+        self._batch_time = None
         self._save()
 
     def _close_finished(self, emit: Emit, now: float) -> None:

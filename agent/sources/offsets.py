@@ -35,7 +35,10 @@ class FilePosition:
     """Where reading of one file (identified by device, inode and first-bytes fingerprint) stands.
 
     ``generation`` counts truncations/replacements of the same inode, so events after a
-    copytruncate get new ids even at the same offsets.
+    copytruncate get new ids even at the same offsets. ``pending_time`` is the read time given to
+    lines without a time of their own in a batch being emitted, saved before the emit with the
+    batch's end in this file (``pending_end``): lines re-read up to there after a crash get it again,
+    so they repeat their first ``@timestamp`` as well as their ``event.id``.
     """
 
     path: str
@@ -45,10 +48,16 @@ class FilePosition:
     fp_len: int
     fp: str
     generation: int = 0
+    pending_time: str | None = None
+    pending_end: int = 0
 
     @property
     def key(self) -> str:
         return f"{self.dev}:{self.ino}"
+
+    def clear_pending(self) -> None:
+        self.pending_time = None
+        self.pending_end = 0
 
 
 class OffsetRegistry:
@@ -85,8 +94,11 @@ class OffsetRegistry:
 def _pick(item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise TypeError("entry is not an object")
-    fields = ("path", "dev", "ino", "offset", "fp_len", "fp", "generation")
-    return {k: item[k] for k in fields if k in item}
+    fields = ("path", "dev", "ino", "offset", "fp_len", "fp", "generation", "pending_time", "pending_end")
+    picked = {k: item[k] for k in fields if k in item}  # registries before pending_* lack them
+    if not isinstance(picked.get("pending_time"), str):
+        picked.pop("pending_time", None)  # never copy a non-text "time" into events
+    return picked
 
 
 class CursorStore:

@@ -19,13 +19,14 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from collector.config import CollectorConfig
 from collector.ingest.batch import BadEncoding, BodyTooLarge, gunzip_limited, parse_ndjson, stamp_agent
 from collector.ingest.ca import CertificateAuthority, CSRError
 from collector.ingest.policy import PolicyStore
-from collector.ingest.ratelimit import RateLimiter
+from collector.ingest.ratelimit import open_limiter
 from collector.ingest.registry import AgentRecord, Registry, TokenRefused
 from collector.metrics import CollectorMetrics
 from collector.pipeline.runner import Pipeline
@@ -76,7 +77,9 @@ class IngestServer:
         ca: CertificateAuthority | None = None,
         metrics: CollectorMetrics | None = None,
         reuse_port: bool = False,
+        limits_dir: Path | None = None,
     ) -> None:
+        """``limits_dir``: in an ingest worker, where the workers share their rate-limit buckets."""
         self.config = config
         self.settings = config.ingest
         self.reuse_port = reuse_port  # an ingest worker: the port is shared (collector.sockets)
@@ -86,10 +89,11 @@ class IngestServer:
         self._own_registry = registry is None
         self.registry = registry or Registry(config.registry_path)
         self.policies = PolicyStore(config.policy_dir)
-        self.limiter = RateLimiter(self.settings.rate_limit_eps, self.settings.rate_limit_burst)
+        # Per agent, and failed enrolment attempts per client IP (slows down token guessing); in an
+        # ingest worker both are shared with the other workers, so the limits hold per collector.
+        self.limiter = open_limiter("agents", self.settings.rate_limit_eps, self.settings.rate_limit_burst, limits_dir)
+        self.enroll_limiter = open_limiter("enrolments", 0.5, 30, limits_dir)
         self.metrics.watch_clock_skew(self.registry.clock_skew_snapshot)
-        # Failed enrolment attempts per client IP: slows down token guessing.
-        self.enroll_limiter = RateLimiter(rate=0.5, burst=30)
         self.stats = IngestStats()
         self._agents: dict[str, tuple[float, AgentRecord | None]] = {}
         self._server: _TLSHTTPServer | None = None

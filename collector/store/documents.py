@@ -25,9 +25,11 @@ _EVENT_ID = ("event", "id")
 _INGESTED = ("event", "ingested")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prepared:
-    """A document that passed validation, with its identity and times extracted."""
+    """A document that passed validation, with its identity and times extracted.
+
+    Not frozen: one is made per event, and a frozen dataclass's ``__init__`` costs twice as much."""
 
     position: int
     event_id: str

@@ -243,6 +243,18 @@ def _bindable(value: Any) -> bool:
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+def _bind_null(value: None) -> None:
+    return None
+
+
+# Python's sqlite3 binds only exact int, float, str and bytearray directly; anything else, None
+# included, goes through its adaptation protocol (a registry lookup keyed by a new tuple, then two
+# attribute probes), about 250 ns per value. Most promoted columns of a row are NULL, so that was
+# 2-4 µs of every row's insert. A registered adapter is found by the first lookup; it returns
+# None, which binds as NULL exactly as before. The registry is per process (harmless: same result).
+sqlite3.register_adapter(type(None), _bind_null)
+
+
 def _dump(doc: Event) -> str:
     text = dumps(doc)
     if not text.isascii():  # O(1) flag check; only non-ASCII text can hold a lone surrogate

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from soc_common.ecs import Event
@@ -25,9 +26,12 @@ READY, FAILED, EVENTS, STATS, STOP = "ready", "failed", "events", "stats", "stop
 class WorkerLink:
     """Sends to the supervisor from any thread of the worker; ``wait_for_stop`` blocks on its orders."""
 
-    def __init__(self, index: int, conn: Connection, *, forward_detection: bool) -> None:
+    def __init__(
+        self, index: int, conn: Connection, *, forward_detection: bool, limits_dir: Path | None = None
+    ) -> None:
         self.index = index
         self.forward_detection = forward_detection
+        self.limits_dir = limits_dir  # the rate-limit buckets all workers of the collector share
         self._conn = conn
         self._lock = threading.Lock()
 

@@ -1,7 +1,9 @@
 """The supervisor's side: start the ingest workers on shared ports, read their links, restart the dead.
 
 Files every worker would otherwise create at the same moment (the agent CA, the TLS server
-certificates) are made here first, and a configured port of 0 is turned into one free port for all
+certificates) are made here first. The workers' shared rate-limit buckets get a new temporary
+folder per run, removed at stop: local to the host, unlike the state folder two collectors may
+share, and no debt outlives the run. A configured port of 0 is turned into one free port for all
 workers (:func:`resolve_ports`), so a test or a benchmark can still ask for "any port".
 """
 
@@ -10,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from collector.config import CollectorConfig
@@ -113,11 +118,13 @@ class WorkerPool:
         self._workers: dict[int, _Worker] = {}
         self._readers: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._limits_dir: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Start every worker and wait until all are bound; raises ``OSError`` when one cannot start."""
         prepare_shared_files(self.config)
+        self._limits_dir = Path(tempfile.mkdtemp(prefix="soc-collector-limits-"))
         for index in range(self.count):
             self._spawn(index)
         deadline = time.monotonic() + timeout
@@ -140,7 +147,7 @@ class WorkerPool:
         here, there = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=run_worker,
-            args=(self.config, index, there, self.on_events is not None, self.log_level),
+            args=(self.config, index, there, self.on_events is not None, self.log_level, self._limits_dir),
             name=f"soc-collector-worker-{index}",
             daemon=True,
         )
@@ -201,6 +208,8 @@ class WorkerPool:
                 worker.exited.wait(5)
         for reader in self._readers:
             reader.join(timeout=5)
+        if self._limits_dir is not None:
+            shutil.rmtree(self._limits_dir, ignore_errors=True)
 
     # -- what the supervisor reports ---------------------------------------------------------------
     def pids(self) -> list[int]:

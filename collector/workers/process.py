@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from multiprocessing.connection import Connection
+from pathlib import Path
 from types import FrameType
 
 from collector.config import CollectorConfig
@@ -15,8 +16,18 @@ from collector.workers.link import FAILED, READY, STATS, WorkerLink
 STATS_SECONDS = 1.0
 
 
-def run_worker(config: CollectorConfig, index: int, conn: Connection, forward_detection: bool, log_level: int) -> None:
-    """The worker's main (started by :class:`collector.workers.pool.WorkerPool` with ``spawn``)."""
+def run_worker(
+    config: CollectorConfig,
+    index: int,
+    conn: Connection,
+    forward_detection: bool,
+    log_level: int,
+    limits_dir: Path | None = None,
+) -> None:
+    """The worker's main (started by :class:`collector.workers.pool.WorkerPool` with ``spawn``).
+
+    ``limits_dir`` holds the rate-limit buckets every worker of this collector shares.
+    """
     logging.basicConfig(
         level=log_level,
         format=f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s",
@@ -30,7 +41,7 @@ def run_worker(config: CollectorConfig, index: int, conn: Connection, forward_de
 
     signal.signal(signal.SIGTERM, _signal)
     signal.signal(signal.SIGINT, _signal)
-    link = WorkerLink(index, conn, forward_detection=forward_detection)
+    link = WorkerLink(index, conn, forward_detection=forward_detection, limits_dir=limits_dir)
     from collector.runtime import Collector  # after logging is set: the import logs
 
     collector = Collector(config, worker=link)

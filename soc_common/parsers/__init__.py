@@ -82,7 +82,8 @@ def parse_with_options(line: str | bytes, fmt: str, opts: ParseOptions) -> Event
         try:
             event = found.parse(line, opts)
         except Exception as exc:  # a plug-in's bug must not lose the line
-            event = mark_failure(base_event(line, RAW_DATASET), f"{fmt} parser error: {exc!r}", FAILURE_TAG)
+            failed = base_event(line, RAW_DATASET, opts.read_time)
+            event = mark_failure(failed, f"{fmt} parser error: {exc!r}", FAILURE_TAG)
     if invalid_utf8:
         add_tag(event, INVALID_UTF8_TAG)
     return event
@@ -97,15 +98,16 @@ def _parse_auto(line: str, opts: ParseOptions) -> Event:
                 continue
             event = candidate.parse(line, opts)
         except Exception as exc:
-            return mark_failure(base_event(line, RAW_DATASET), f"{candidate.name} parser error: {exc!r}", FAILURE_TAG)
+            failed = base_event(line, RAW_DATASET, opts.read_time)
+            return mark_failure(failed, f"{candidate.name} parser error: {exc!r}", FAILURE_TAG)
         if "soc" in event and "parse_error" in event["soc"]:
             add_tag(event, FAILURE_TAG)
         return event
-    return mark_failure(base_event(line, RAW_DATASET), "no known log format matched", FAILURE_TAG)
+    return mark_failure(base_event(line, RAW_DATASET, opts.read_time), "no known log format matched", FAILURE_TAG)
 
 
 def _parse_raw(line: str, opts: ParseOptions) -> Event:
-    event = base_event(line, RAW_DATASET)
+    event = base_event(line, RAW_DATASET, opts.read_time)
     event["message"] = line
     return event
 

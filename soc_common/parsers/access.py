@@ -34,7 +34,7 @@ def looks_like_access(line: str) -> bool:
 
 def parse_access(line: str, opts: ParseOptions = DEFAULT_OPTIONS, *, dataset: str = "nginx.access") -> Event:
     """One access-log line; a line that does not fit keeps ``event.original`` and is tagged."""
-    event = base_event(line, dataset)
+    event = base_event(line, dataset, opts.read_time)
     m = _LINE.match(line)
     if not m:
         return mark_failure(event, "not a common/combined access log line", FAILURE_TAG)

@@ -17,16 +17,19 @@ from soc_common.ecs import ECS_VERSION, Event, add_tag
 
 @dataclass(frozen=True, slots=True)
 class ParseOptions:
-    """How to read timestamps that lack a year or a zone.
+    """How to read timestamps that lack a year or a zone, and what to use when a line has none.
 
     ``tz`` is the zone of zone-less timestamps (``None`` = this host's local zone, right for an
     agent reading its own files). ``default_year`` pins the year of RFC 3164 timestamps (offline
-    hunting through old files); otherwise the year is inferred around ``now``.
+    hunting through old files); otherwise the year is inferred around ``now``. ``read_time`` is the
+    ``@timestamp`` of a line without a time of its own (``None`` = the current time): the agent's
+    file source passes a placeholder it recognises, so a re-read line can get its first read time.
     """
 
     default_year: int | None = None
     tz: tzinfo | None = None
     now: datetime | None = field(default=None, compare=False)
+    read_time: str | None = field(default=None, compare=False)
 
     def current_time(self) -> datetime:
         return self.now if self.now is not None else datetime.now(UTC)
@@ -58,7 +61,10 @@ def now_iso() -> str:
 
 
 def base_event(line: str, dataset: str, timestamp: str | None = None) -> Event:
-    """The fields every parsed event carries; ``@timestamp`` defaults to now (read time)."""
+    """The fields every parsed event carries; ``@timestamp`` defaults to now (read time).
+
+    Parsers pass ``opts.read_time`` as ``timestamp`` so a caller's read time replaces the clock.
+    """
     return {
         "@timestamp": timestamp or now_iso(),
         "ecs": {"version": ECS_VERSION},
@@ -75,8 +81,8 @@ def mark_failure(event: Event, reason: str, tag: str) -> Event:
     return event
 
 
-def failed_event(line: str, dataset: str, reason: str, tag: str) -> Event:
-    return mark_failure(base_event(line, dataset), reason, tag)
+def failed_event(line: str, dataset: str, reason: str, tag: str, timestamp: str | None = None) -> Event:
+    return mark_failure(base_event(line, dataset, timestamp), reason, tag)
 
 
 def to_utc_iso(ts: datetime, tz: tzinfo | None) -> str:

@@ -36,9 +36,10 @@ def parse_json_line(line: str, opts: ParseOptions = DEFAULT_OPTIONS) -> Event:
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError) as exc:
-        return failed_event(line, DATASET, f"invalid JSON: {exc}", FAILURE_TAG)
+        return failed_event(line, DATASET, f"invalid JSON: {exc}", FAILURE_TAG, opts.read_time)
     if not isinstance(obj, dict):
-        return failed_event(line, DATASET, f"JSON value is a {type(obj).__name__}, not an object", FAILURE_TAG)
+        reason = f"JSON value is a {type(obj).__name__}, not an object"
+        return failed_event(line, DATASET, reason, FAILURE_TAG, opts.read_time)
     event = _expand(obj)
     _protect_object_fields(event)
     event.setdefault("ecs", {}).setdefault("version", ECS_VERSION)
@@ -105,7 +106,7 @@ def _timestamp(event: Event, opts: ParseOptions) -> None:
             return
         add_tag(event, "_timestampparsefailure")
         break
-    event["@timestamp"] = iso(datetime.now(UTC))
+    event["@timestamp"] = opts.read_time or iso(datetime.now(UTC))
 
 
 def _parse_time(value: Any, opts: ParseOptions) -> str | None:

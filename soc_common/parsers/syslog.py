@@ -77,7 +77,7 @@ def parse_syslog(
     except (ValueError, OverflowError) as exc:
         mark_failure(event, f"invalid value: {exc}", FAILURE_TAG)
     if event["@timestamp"] is _NO_TIME_YET:
-        event["@timestamp"] = now_iso()
+        event["@timestamp"] = opts.read_time or now_iso()
     return event
 
 

@@ -3,6 +3,7 @@ plus the metrics/health endpoint."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -169,17 +170,15 @@ def test_stop_is_clean_and_quick(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
 
 
-def test_gc_thresholds_are_raised_while_running_and_restored(tmp_path: Path) -> None:
+def test_automatic_gc_is_off_while_running_and_back_after(tmp_path: Path) -> None:
     import gc
 
-    from collector.runtime import GC_THRESHOLDS
-
-    before = gc.get_threshold()
-    assert before != GC_THRESHOLDS
+    assert gc.isenabled()
     collector = make_collector(tmp_path, database_url="")
     collector.start()
     try:
-        assert gc.get_threshold() == GC_THRESHOLDS
+        assert not gc.isenabled()  # collector.gc_clock collects by the clock instead
+        assert any(t.name == "gc-clock" for t in threading.enumerate())
     finally:
         collector.stop()
-    assert gc.get_threshold() == before
+    assert gc.isenabled()
