@@ -15,6 +15,8 @@ of ``--repeat`` runs.
 ``--workers 1,2`` adds a table for the whole collector (``Collector`` with ``workers = N``, syslog over
 TCP only, no detection) fed by ``--senders`` TCP connections at once: lines/s until every line is
 in the store, and the CPU of the collector's processes (the supervisor here plus its workers).
+The lines carry a fixed time in 2024, so each is tagged ``late_arrival`` on the way (comparable
+with earlier rounds); ``--current-time`` stamps them at sending, as a live sender's lines are.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +74,12 @@ def parse_cpu_us(template: bytes, lines: int) -> float:
     return (time.process_time() - started) / lines * 1e6
 
 
-def _send(proto: str, port: int, lines: int, udp_rate: float, start_at: float = 0.0) -> None:
-    payload = [LINE % (i // 250 % 250, i % 250) for i in range(lines)]
+def _send(proto: str, port: int, lines: int, udp_rate: float, start_at: float = 0.0, current: bool = False) -> None:
+    template = LINE
+    if current:  # stamped now, as a live sender's lines are (the fixed 2024 time makes each one late_arrival)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z").encode()
+        template = LINE.replace(b"2024-05-01T10:00:00+07:00", now)
+    payload = [template % (i // 250 % 250, i % 250) for i in range(lines)]
     while time.time() < start_at:  # senders started in their own processes begin together
         time.sleep(0.001)
     if proto == "udp":
@@ -136,7 +143,7 @@ def run(proto: str, lines: int, workdir: Path, sink: str, udp_rate: float) -> di
     }
 
 
-def run_collector(workers: int, lines: int, senders: int, workdir: Path) -> dict[str, float]:
+def run_collector(workers: int, lines: int, senders: int, workdir: Path, current: bool = False) -> dict[str, float]:
     """Lines/s through ``Collector`` with ``workers`` ingest processes, ``senders`` TCP connections."""
     import psutil
 
@@ -170,7 +177,7 @@ def run_collector(workers: int, lines: int, senders: int, workdir: Path) -> dict
         context = mp.get_context("spawn")  # a fork would copy the collector's threads' locks mid-use
         each = lines // senders
         start_at = time.time() + 2.0 + each / 500_000  # spawned, importing, building their lines
-        jobs = [context.Process(target=_send, args=("tcp", port, each, 0.0, start_at)) for _ in range(senders)]
+        jobs = [context.Process(target=_send, args=("tcp", port, each, 0.0, start_at, current)) for _ in range(senders)]
         for job in jobs:
             job.start()
         time.sleep(max(start_at - time.time(), 0.0))
@@ -201,6 +208,7 @@ def main() -> None:
     ap.add_argument("--no-store", action="store_true", help="receiver and parser only (the parse-only sink)")
     ap.add_argument("--workers", default="", help="e.g. 1,2: the whole collector with these worker counts")
     ap.add_argument("--senders", type=int, default=8, help="TCP connections at once (with --workers)")
+    ap.add_argument("--current-time", action="store_true", help="lines stamped now, not 2024 (with --workers)")
     args = ap.parse_args()
     if args.workers:
         print(f"nproc={os.cpu_count()} load={' '.join(f'{x:.2f}' for x in os.getloadavg())} senders={args.senders}")
@@ -208,7 +216,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for workers in (int(w) for w in args.workers.split(",")):
                 trials = [
-                    run_collector(workers, args.lines, args.senders, Path(tmp) / f"w{workers}-{i}")
+                    run_collector(workers, args.lines, args.senders, Path(tmp) / f"w{workers}-{i}", args.current_time)
                     for i in range(args.repeat)
                 ]
                 r = {key: statistics.median(x[key] for x in trials) for key in trials[0]}

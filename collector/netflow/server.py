@@ -56,6 +56,7 @@ class NetflowReceiver:
             max_queued=max_queued_events or settings.batch_size * 20,
         )
         self._packets: deque[tuple[bytes, str]] = deque()
+        self._longest_packet = 0  # the longest datagram decoded so far: bounds the strings of its flows
         self._wakeup = threading.Event()
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
@@ -152,10 +153,14 @@ class NetflowReceiver:
             events: list[Any] = []
             while packets and len(events) < self.settings.batch_size:
                 data, exporter = packets.popleft()
+                if len(data) > self._longest_packet:
+                    self._longest_packet = len(data)
                 events.extend(self._decode(data, exporter))
             if events:
                 self._counts["events"] += len(events)
-                self.batcher.add(events, wait=None)
+                # A flow's strings come from one packet's fields (held records from earlier packets):
+                # at most three characters a byte (a MAC address), plus short fixed ones.
+                self.batcher.add(events, wait=None, longest=3 * self._longest_packet + 256)
             now = time.monotonic()
             if now - last_sweep > _HOLD_SWEEP_SECONDS:
                 self.decoder.expire_held(now)

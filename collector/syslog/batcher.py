@@ -7,23 +7,31 @@ thread calls ``handle`` with batches of up to ``batch_size`` events at least eve
 retried with backoff: nothing is lost while the store recovers. The queue is bounded; when it is
 full, :meth:`add` either waits (TCP senders then feel backpressure) or refuses and counts the
 events as dropped (UDP has no way to slow the sender down).
+
+A receiver that knows no string in its events is longer than some length (a parsed line's fields
+are pieces of the line) says so when it adds them; batches then carry the longest such bound
+(:class:`SizedBatch`), and :class:`~collector.pipeline.normalize.Normalize` skips its per-event
+size check, which costs about a microsecond per event (an encoding of the whole event).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from collector.pipeline.normalize import SizedBatch
 from soc_common.ecs import Event
 
 log = logging.getLogger(__name__)
 
 Handle = Callable[[list[Event]], None]
+_UNKNOWN = sys.maxsize  # no bound on the events' strings: Normalize checks each event
 
 
 @dataclass
@@ -56,6 +64,7 @@ class RetryingBatcher:
         self.retry_max = retry_max
         self.stats = BatcherStats()
         self._queue: deque[Event] = deque()
+        self._spans: deque[list[int]] = deque()  # [events, longest string] per add(), in queue order
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -69,10 +78,11 @@ class RetryingBatcher:
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-batcher", daemon=True)
         self._thread.start()
 
-    def add(self, events: list[Event], *, wait: float | None = 0.0) -> bool:
+    def add(self, events: list[Event], *, wait: float | None = 0.0, longest: int | None = None) -> bool:
         """Queue ``events``; False (and counted as dropped) when the queue stayed full for ``wait`` s.
 
-        ``wait=None`` waits until there is room or the batcher stops.
+        ``wait=None`` waits until there is room or the batcher stops. ``longest``: no string in
+        ``events`` has more characters than this (None: unknown).
         """
         if not events:
             return True
@@ -89,6 +99,7 @@ class RetryingBatcher:
                 self.stats.dropped_at_shutdown += len(events)
                 return False
             self._queue.extend(events)
+            self._spans.append([len(events), _UNKNOWN if longest is None else longest])
             if len(self._queue) >= self.batch_size:
                 self._cond.notify_all()
         return True
@@ -104,17 +115,36 @@ class RetryingBatcher:
                 self._cond.wait(remaining)
             if not self._queue:
                 return None if self._stopping else []
-            if len(self._queue) <= self.batch_size:
-                return list(self._queue)
-            return list(itertools.islice(self._queue, self.batch_size))
+            size = min(len(self._queue), self.batch_size)
+            batch = SizedBatch(self._queue if size == len(self._queue) else itertools.islice(self._queue, size))
+            batch.longest = self._longest(size)
+            return batch
+
+    def _longest(self, count: int) -> int:
+        """The bound on the strings of the first ``count`` queued events: the largest their adders gave."""
+        longest = 0
+        for events, most in self._spans:
+            longest = max(longest, most)
+            count -= events
+            if count <= 0:
+                break
+        return longest
 
     def _done(self, count: int) -> None:
         with self._cond:
             if count >= len(self._queue):
                 self._queue.clear()
+                self._spans.clear()
             else:
                 for _ in range(count):
                     self._queue.popleft()
+                while count > 0:
+                    head = self._spans[0]
+                    if head[0] > count:
+                        head[0] -= count
+                        break
+                    count -= head[0]
+                    self._spans.popleft()
             self._cond.notify_all()
 
     def _run(self) -> None:
@@ -154,6 +184,7 @@ class RetryingBatcher:
         with self._cond:
             lost = len(self._queue)
             self._queue.clear()
+            self._spans.clear()
         if lost:
             self.stats.dropped_at_shutdown += lost
             log.error("%s: %d events could not be stored before shutdown", self.name, lost)

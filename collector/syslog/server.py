@@ -186,18 +186,18 @@ class SyslogReceiver:
         recvfrom = sock.recvfrom
         stopping = self._stop.is_set
         events: list[Event] = []
-        nbytes = truncated = 0
+        nbytes = truncated = longest = 0
         held_until = 0.0
         while not stopping():
             try:
                 data, addr = recvfrom(65535)
             except BlockingIOError:
                 if events and time.monotonic() >= held_until:
-                    self._hand_over_udp(events, nbytes, truncated)
-                    events, nbytes, truncated = [], 0, 0
+                    self._hand_over_udp(events, nbytes, truncated, longest)
+                    events, nbytes, truncated, longest = [], 0, 0, 0
                 if not poller.poll(UDP_HOLD * 1000 if events else _POLL * 1000) and events:
-                    self._hand_over_udp(events, nbytes, truncated)  # the sender paused
-                    events, nbytes, truncated = [], 0, 0
+                    self._hand_over_udp(events, nbytes, truncated, longest)  # the sender paused
+                    events, nbytes, truncated, longest = [], 0, 0, 0
                 continue
             except OSError:
                 if stopping():
@@ -207,20 +207,23 @@ class SyslogReceiver:
             if not events:
                 held_until = time.monotonic() + UDP_MAX_HOLD
             nbytes += len(data)
+            if len(data) > longest:
+                longest = len(data)
             if len(data) > limit:
                 truncated += 1
                 events.append(parse(data[:limit], addr[0], addr[1], truncated=True))
             else:
                 events.append(parse(data, addr[0], addr[1]))
             if len(events) >= UDP_BURST:
-                self._hand_over_udp(events, nbytes, truncated)
-                events, nbytes, truncated = [], 0, 0
+                self._hand_over_udp(events, nbytes, truncated, longest)
+                events, nbytes, truncated, longest = [], 0, 0, 0
         if events:
-            self._hand_over_udp(events, nbytes, truncated)
+            self._hand_over_udp(events, nbytes, truncated, longest)
 
-    def _hand_over_udp(self, events: list[Event], nbytes: int, truncated: int) -> None:
+    def _hand_over_udp(self, events: list[Event], nbytes: int, truncated: int, longest: int) -> None:
         self._count(events, nbytes, truncated)
-        self.batcher.add(events, wait=UDP_QUEUE_WAIT)  # refused events are counted there
+        # refused events are counted there
+        self.batcher.add(events, wait=UDP_QUEUE_WAIT, longest=_strings_bound(longest))
 
     # -- TCP / TLS ------------------------------------------------------------------------------------
     def _accept_loop(self, listener: socket.socket, ctx: ssl.SSLContext | None) -> None:
@@ -290,7 +293,7 @@ class SyslogReceiver:
             if frames:
                 events = [self.parser.parse(f.data, ip, port, truncated=f.truncated) for f in frames]
                 self._count(events, len(data), sum(f.truncated for f in frames))
-                self.batcher.add(events, wait=None)
+                self.batcher.add(events, wait=None, longest=_strings_bound(max([len(f.data) for f in frames])))
             if not data:
                 break
         if framer.framing_errors:
@@ -321,6 +324,16 @@ class SyslogReceiver:
             ports=dict(self.ports),
         )
         return out
+
+
+def _strings_bound(longest_message: int) -> int:
+    """How long a string in events parsed from messages of at most ``longest_message`` bytes can be.
+
+    Every field is a piece of the message (decoding never makes more characters than bytes; CEF
+    unescaping only shortens), except fixed short ones (ids, tags, the sender's address) and a parse
+    error that may quote a piece of the message with its escapes (at most four characters a byte).
+    """
+    return 4 * longest_message + 256
 
 
 def _close(sock: socket.socket) -> None:
