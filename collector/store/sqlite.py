@@ -494,6 +494,10 @@ class SqliteEventStore(EventStore):
                         job.stored = _insert(self._writer, job.statements)
             self._indexer.wrote(sum(job.stored for job in jobs))
         except BaseException as exc:
+            # Without its traceback: the traceback's frames lead back (f_back) to the callers that keep
+            # the error, a reference cycle holding every row of the failed write until the cyclic GC
+            # runs, which is only every few seconds here (collector.gc_clock).
+            exc.with_traceback(None)
             for job in jobs:
                 job.error, job.stored = exc, 0
             if not isinstance(exc, Exception):

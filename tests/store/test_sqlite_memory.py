@@ -48,3 +48,25 @@ def test_readers_of_finished_threads_do_not_accumulate(tmp_path: Path) -> None:
         assert len(alive) == 0, f"{len(alive)} reader connections outlived their threads"
     finally:
         store.close()
+
+
+def test_a_failed_write_leaves_no_reference_cycle(tmp_path: Path) -> None:
+    """The collector collects cycles only every few seconds (collector.gc_clock): a failed write must
+    free its rows by reference counting, or an outage's retries pile them up between collections."""
+    import pytest
+
+    from collector.store.base import StoreError
+
+    store = SqliteEventStore(tmp_path / "events.db", maintain=False)
+    events = [new_event(dataset="t", event_id=f"e{i}") for i in range(200)]
+    store._writer.close()  # every write now fails inside the group commit
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            with pytest.raises(StoreError):
+                store.write(events)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+        store.close()
