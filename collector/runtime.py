@@ -27,6 +27,7 @@ from collector.gc_clock import TimedCollection
 from collector.ingest.ca import CertificateAuthority
 from collector.ingest.registry import Registry
 from collector.ingest.server import IngestServer
+from collector.memory_trace import MemoryTrace
 from collector.metrics import CollectorMetrics, MetricsServer, receiver_drops
 from collector.pipeline.normalize import Normalize
 from collector.pipeline.runner import Pipeline, build_pipeline
@@ -196,6 +197,7 @@ class Collector:
         self.anomaly: AnomalyService | None = None
         self.forwarder: CefForwarder | None = None
         self._gc = TimedCollection()  # see collector.gc_clock
+        self._memory_trace: MemoryTrace | None = None
 
     def _alert_sink(self) -> AlertSink:
         """Where alerts go: the SOC database (or JSON lines), plus a SIEM over syslog CEF when configured."""
@@ -216,6 +218,8 @@ class Collector:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self._gc.start()
+        self._memory_trace = MemoryTrace(cfg.state_dir)
+        self._memory_trace.start()  # only when asked for in the environment
         limit_malloc_arenas()
         metrics_module.set_active(self.metrics)
         self.store = self._given_store or open_event_store(cfg, maintain=self.worker is None)
@@ -421,6 +425,8 @@ class Collector:
         if metrics_module.active() is self.metrics:
             metrics_module.set_active(None)
         self._gc.stop()
+        if self._memory_trace is not None:
+            self._memory_trace.stop()
         log.info("collector stopped")
 
     def run(self, stop_event: threading.Event | None = None) -> None:
