@@ -55,6 +55,7 @@ class DetectionSettings(Section):
     statuses: list[str] = Field(default_factory=lambda: ["stable", "test"])  # empty = every status
     levels: list[str] = Field(default_factory=list)  # e.g. ["medium", "high", "critical"]; empty = all
     queue_batches: int = Field(default=256, gt=0)  # batches waiting for detection before ingest slows down
+    queue_events: int = Field(default=50_000, gt=0)  # and events (about 1.2 KiB each in memory)
 
 
 class AlertSettings(Section):

@@ -289,7 +289,10 @@ class Collector:
         from collector.workers.pool import WorkerPool
 
         if detector is not None and alert_sink is not None:
-            self.detection = DetectionSink(detector, alert_sink, self.metrics, self.config.detection.queue_batches)
+            settings = self.config.detection
+            self.detection = DetectionSink(
+                detector, alert_sink, self.metrics, settings.queue_batches, settings.queue_events
+            )
         self.pool = WorkerPool(
             self.config,
             self.config.worker_count,

@@ -140,5 +140,7 @@ def build_pipeline(
     forwarder to its supervisor)."""
     metrics = metrics or CollectorMetrics()
     if detection is None and detector is not None and alert_sink is not None:
-        detection = DetectionSink(detector, alert_sink, metrics, config.detection.queue_batches)
+        detection = DetectionSink(
+            detector, alert_sink, metrics, config.detection.queue_batches, config.detection.queue_events
+        )
     return Pipeline(build_processors(config, systems), StoreSink(store, metrics), detection, metrics)

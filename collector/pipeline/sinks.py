@@ -2,7 +2,8 @@
 
 Detection runs on its own thread behind a bounded queue: an agent's batch is acknowledged as soon as
 it is stored, a slow or failing rule set never costs stored events, and a full queue slows ingest
-down (back-pressure) instead of growing memory without bound.
+down (back-pressure) instead of growing memory without bound. The bound counts events as well as
+batches: 256 queued batches of 2,000 syslog lines would be half a million events, over half a GiB.
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ class DetectionFeed(Protocol):
     def close(self) -> None: ...
 
 
+# About 1.2 KiB per decoded event: 60 MiB, a few seconds of a full rule pack's work on one core.
+MAX_QUEUED_EVENTS = 50_000
+
+
 class DetectionSink(Sink):
     """Feeds stored events to the detection engine on a worker thread and emits the alerts."""
 
@@ -85,18 +90,28 @@ class DetectionSink(Sink):
         alert_sink: AlertSink,
         metrics: CollectorMetrics | None = None,
         max_batches: int = 256,
+        max_events: int = MAX_QUEUED_EVENTS,
     ) -> None:
         self.engine = engine
         self.alert_sink = alert_sink
         self.metrics = metrics
         self.errors = 0
         self.alerts = 0
+        self.max_events = max_events
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_batches)
+        self._queued_events = 0
+        self._room = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="detection", daemon=True)
         self._thread.start()
 
     def write(self, events: Sequence[Event]) -> None:
-        self._queue.put(list(events))
+        """Queue a copy of ``events``; blocks while the queue is full (an empty queue takes any batch)."""
+        batch = list(events)
+        with self._room:
+            while self._queued_events and self._queued_events + len(batch) > self.max_events:
+                self._room.wait()
+            self._queued_events += len(batch)
+        self._queue.put(batch)
         self._gauge()
 
     def _gauge(self) -> None:
@@ -110,7 +125,12 @@ class DetectionSink(Sink):
                 if item is self._STOP:
                     return
                 assert isinstance(item, list)
-                self._detect(item)
+                try:
+                    self._detect(item)
+                finally:
+                    with self._room:
+                        self._queued_events -= len(item)
+                        self._room.notify_all()
             finally:
                 self._queue.task_done()
                 self._gauge()
