@@ -17,7 +17,8 @@ existed before the start (modules, configuration, the detection engine) is froze
 from __future__ import annotations
 
 import gc
-import threading
+
+from collector.ticker import Ticker
 
 YOUNG_SECONDS = 2.0
 FULL_EVERY = 30  # young collections per full one (one minute)
@@ -27,11 +28,9 @@ class TimedCollection:
     """``start()`` turns automatic collection off and starts the timer; ``stop()`` undoes both."""
 
     def __init__(self, young_seconds: float = YOUNG_SECONDS, full_every: int = FULL_EVERY) -> None:
-        self.young_seconds = young_seconds
         self.full_every = full_every
         self.collections = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("gc-clock", young_seconds, self._collect)
         self._was_enabled = False
 
     def start(self) -> TimedCollection:
@@ -39,22 +38,17 @@ class TimedCollection:
         gc.collect()
         gc.freeze()  # the start-up objects stay: never scan them again
         gc.disable()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="gc-clock", daemon=True)
-        self._thread.start()
+        self._ticker.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is None:
+        if not self._ticker.running:
             return
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._thread = None
+        self._ticker.stop(timeout=5)
         gc.unfreeze()
         if self._was_enabled:
             gc.enable()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.young_seconds):
-            self.collections += 1
-            gc.collect(2 if self.collections % self.full_every == 0 else 1)
+    def _collect(self) -> None:
+        self.collections += 1
+        gc.collect(2 if self.collections % self.full_every == 0 else 1)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import tracemalloc
 from pathlib import Path
+
+from collector.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,7 @@ class MemoryTrace:
 
     def __init__(self, state_dir: Path, interval: float = REPORT_SECONDS) -> None:
         self.path = state_dir / f"tracemalloc-{os.getpid()}.txt"
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("memory-trace", interval, self.write)
         self._baseline: tracemalloc.Snapshot | None = None
 
     def start(self) -> bool:
@@ -39,23 +38,16 @@ class MemoryTrace:
             return False
         tracemalloc.start(max(1, int(frames)))
         self._baseline = tracemalloc.take_snapshot()
-        self._thread = threading.Thread(target=self._loop, name="memory-trace", daemon=True)
-        self._thread.start()
+        self._ticker.start()
         log.warning("tracing Python allocations (%s=%s): reports in %s", ENV, frames, self.path)
         return True
 
     def stop(self) -> None:
-        if self._thread is None:
+        if not self._ticker.running:
             return
-        self._stop.set()
-        self._thread.join(timeout=10)
+        self._ticker.stop()
         self.write()
         tracemalloc.stop()
-        self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.write()
 
     def write(self) -> None:
         """The allocation sites that grew most since the start, biggest first (tracebacks innermost last)."""
