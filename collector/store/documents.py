@@ -13,7 +13,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from soc_common.ecs import Event, get, parse_ts, unflatten
@@ -38,16 +37,43 @@ class Prepared:
     doc: Event
 
 
+#: timestamp text -> epoch microseconds; the same texts recur (a batch shares ``event.ingested``,
+#: bursts share a second). A dict emptied when full: an LRU's bookkeeping cost more than a miss saves.
+_TEXT_US: dict[str, int] = {}
+#: "YYYY-MM-DDTHH:MM:SS" -> epoch microseconds of that second
+_SECOND_US: dict[str, int] = {}
+_CACHE_ENTRIES = 16384
+
+
 def to_epoch_us(value: Any) -> int:
     """Epoch microseconds (UTC) from an ECS timestamp: ISO string, epoch number or datetime."""
     if type(value) is str:
-        return _text_epoch_us(value)
+        us = _TEXT_US.get(value)
+        if us is None:
+            if len(_TEXT_US) >= _CACHE_ENTRIES:
+                _TEXT_US.clear()
+            us = _TEXT_US[value] = _text_epoch_us(value)
+        return us
     return (parse_ts(value) - _EPOCH) // _MICROSECOND
 
 
-@lru_cache(maxsize=16384)
 def _text_epoch_us(value: str) -> int:
-    """Cached because the same texts recur: a batch shares ``event.ingested``, bursts share a millisecond."""
+    """The canonical millisecond form (everything Normalize lets through) as a cached second plus
+    three digits: flows have a new millisecond per record, and a full parse each cost 0.8 µs."""
+    if len(value) == 24 and value[19] == "." and value[23] == "Z":
+        fraction = value[20:23]
+        if fraction.isdigit() and fraction.isascii():
+            head = value[:19]
+            second = _SECOND_US.get(head)
+            if second is None:
+                if len(_SECOND_US) >= _CACHE_ENTRIES:
+                    _SECOND_US.clear()
+                second = _SECOND_US[head] = _parse_text_us(head + ".000Z")
+            return second + int(fraction) * 1000
+    return _parse_text_us(value)
+
+
+def _parse_text_us(value: str) -> int:
     if value.endswith("Z"):
         try:  # fast path for the ECS form; Python 3.11 parses the trailing Z itself
             ts = datetime.fromisoformat(value)

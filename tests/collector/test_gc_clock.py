@@ -69,3 +69,25 @@ def test_every_nth_collection_is_a_full_one() -> None:
         clock.stop()
         gc.callbacks.remove(watch)
     assert clock.collections >= 6 and len(full) >= 2
+
+
+def _run_with_backlog(clock: TimedCollection, seconds: float) -> None:
+    clock.start()  # freezes what exists: the backlog must come after
+    try:
+        backlog = [[i] for i in range(600_000)]  # young containers alive at every scan
+        time.sleep(seconds)
+        assert len(backlog) == 600_000
+    finally:
+        clock.stop()
+
+
+def test_an_expensive_collection_defers_the_next_ones() -> None:
+    """A scan over a big live heap (a backlog) spaces the following scans so they stay a small share."""
+    cheap = TimedCollection(young_seconds=0.02, max_share=1.0)
+    _run_with_backlog(cheap, 0.6)
+    budgeted = TimedCollection(young_seconds=0.02, max_share=0.001)
+    _run_with_backlog(budgeted, 0.6)
+    assert cheap.collections >= 5
+    # each scan of the backlog takes milliseconds, so at 0.1 % the next one is seconds away
+    # (the first tick may catch the backlog half made, so a second scan can still come early)
+    assert budgeted.collections <= 2 and budgeted.deferred >= 5

@@ -52,6 +52,10 @@ def test_auth_line_with_ipv6_and_ipv4_sources() -> None:
     assert v6["source"]["ip"] == "2001:db8::1"
 
 
+class _Key(str):
+    """A str subclass as a dict key (an enum-like key from a parser)."""
+
+
 @dataclasses.dataclass
 class _Point:
     x: int
@@ -63,6 +67,8 @@ _SAMPLES: list[Any] = [
     {1: "int key", "t": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "s": {3}},
     {"dc": _Point(1), "tuple": (1, 2)},
     {"lone": "\udc80"},
+    {"deep": {"x": [{None: 1, True: 2, 2.5: 3, -7: 4}]}, "after": "kept"},
+    {_Key("subclass"): 1, "plain": 2},
 ]
 
 
