@@ -108,6 +108,8 @@ def _count_parse_failed(events: list[Event]) -> int:
         if type(soc) is dict:  # the normalised shape: skip the general dotted-path lookup
             if soc.get("parse_error") is not None:
                 failed += 1
+        elif soc is None and "soc.parse_error" not in event:  # no soc at all (most syslog lines)
+            continue
         elif get(event, "soc.parse_error") is not None:
             failed += 1
     return failed
