@@ -142,7 +142,9 @@ def open_alert_sink(config: CollectorConfig) -> AlertSink:
     return JsonlAlertSink(config.alerts_jsonl_path)
 
 
-def _syslog_receiver(config: CollectorConfig, handle: Callable[[list[Any]], None], reuse_port: bool) -> Receiver:
+def _syslog_receiver(
+    config: CollectorConfig, handle: Callable[[list[Any]], None], worker: WorkerLink | None
+) -> Receiver:
     from collector.syslog.server import SyslogReceiver
 
     s = config.syslog
@@ -155,15 +157,21 @@ def _syslog_receiver(config: CollectorConfig, handle: Callable[[list[Any]], None
         max_connections=s.max_connections,
         idle_timeout=s.idle_timeout,
         max_queued_events=s.max_queued_events,
-        reuse_port=reuse_port,
+        reuse_port=worker is not None,
     )
 
 
-def _netflow_receiver(config: CollectorConfig, handle: Callable[[list[Any]], None], reuse_port: bool) -> Receiver:
+def _netflow_receiver(
+    config: CollectorConfig, handle: Callable[[list[Any]], None], worker: WorkerLink | None
+) -> Receiver:
+    from collector.netflow.owners import WorkerPlace
     from collector.netflow.server import NetflowReceiver
 
     n = config.netflow
-    return NetflowReceiver(n, handle, max_queued_events=n.max_queued_events, reuse_port=reuse_port)
+    place = None
+    if worker is not None and worker.shared_dir is not None:
+        place = WorkerPlace(worker.shared_dir, config.worker_count, worker.index)
+    return NetflowReceiver(n, handle, max_queued_events=n.max_queued_events, reuse_port=worker is not None, place=place)
 
 
 class Collector:
@@ -276,7 +284,7 @@ class Collector:
                 ca=ca,
                 metrics=self.metrics,
                 reuse_port=self.worker is not None,
-                limits_dir=self.worker.limits_dir if self.worker is not None else None,
+                limits_dir=self.worker.shared_dir if self.worker is not None else None,
             )
             self.ingest.start()
         if cfg.syslog.enabled:
@@ -324,10 +332,12 @@ class Collector:
         }
 
     def _start_receiver(
-        self, name: str, factory: Callable[[CollectorConfig, Callable[[list[Any]], None], bool], Receiver]
+        self,
+        name: str,
+        factory: Callable[[CollectorConfig, Callable[[list[Any]], None], WorkerLink | None], Receiver],
     ) -> None:
         assert self.pipeline is not None
-        receiver = factory(self.config, self.pipeline.receiver(name), self.worker is not None)
+        receiver = factory(self.config, self.pipeline.receiver(name), self.worker)
         try:
             self._bound[name] = receiver.start()  # the port(s) it listens on
         except OSError as exc:

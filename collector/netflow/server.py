@@ -5,6 +5,10 @@ kernel into a bounded queue; the worker decodes, builds events and hands them to
 which retries while the store is down. Every way a flow can be lost is counted in :meth:`stats`:
 kernel drops (receive buffer overflow), packets refused because our queue was full, sequence gaps
 reported by the exporters, data sets whose template never came, and malformed packets.
+
+In an ingest worker (``place`` given) each exporter belongs to one worker
+(:mod:`collector.netflow.owners`): the reader hands other workers' packets over to them, and a third
+thread takes the packets handed to this one into the same queue.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collector.config import NetflowSettings
 from collector.netflow.decoder import FlowDecoder
 from collector.netflow.events import batch_events
 from collector.netflow.kernel import set_receive_buffer, udp_drops
+from collector.netflow.owners import ExporterOwners, Handover, WorkerPlace
 from collector.sockets import share_port
 from collector.syslog.batcher import Handle, RetryingBatcher
 
@@ -41,9 +46,13 @@ class NetflowReceiver:
         *,
         max_queued_events: int | None = None,
         reuse_port: bool = False,
+        place: WorkerPlace | None = None,
     ) -> None:
         self.settings = settings
         self.reuse_port = reuse_port  # an ingest worker: the port is shared (collector.sockets)
+        self.place = place
+        self.owners: ExporterOwners | None = None
+        self.handover: Handover | None = None
         self.decoder = FlowDecoder(settings.template_timeout)
         self.batcher = RetryingBatcher(
             handle,
@@ -67,6 +76,9 @@ class NetflowReceiver:
             "packets_dropped_queue_full": 0,
             "events": 0,
             "worker_errors": 0,
+            "packets_handed_over": 0,  # to the worker that owns their exporter
+            "packets_taken_over": 0,  # from other workers, for exporters this one owns
+            "handovers_failed": 0,  # the owner could not take the packet: decoded here instead
         }
         self.receive_buffer_bytes = 0
         self._kernel_drops_at_start = 0
@@ -88,8 +100,13 @@ class NetflowReceiver:
         sock.settimeout(0.2)
         self._sock = sock
         self._kernel_drops_at_start = udp_drops(sock) or 0
+        loops = [(self._read_loop, "netflow-reader"), (self._work_loop, "netflow-worker")]
+        if self.place is not None and self.place.workers > 1:
+            self.owners = ExporterOwners(self.place.folder, self.place.workers, self.place.me)
+            self.handover = Handover(self.place.folder, self.place.me)
+            loops.append((self._take_over_loop, "netflow-handover"))
         self.batcher.start()
-        for target, name in ((self._read_loop, "netflow-reader"), (self._work_loop, "netflow-worker")):
+        for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -111,16 +128,22 @@ class NetflowReceiver:
         if self._sock is not None:
             self._kernel_drops_last = self._kernel_drops()
             self._sock.close()
+        if self.handover is not None:
+            self.handover.close()
 
     # -- threads -----------------------------------------------------------------------------------
     def _read_loop(self) -> None:
-        """Per datagram: one receive into a reused buffer, one copy out, one append. Nothing else."""
+        """Per datagram: one receive into a reused buffer, then one copy into the queue, or (another
+        worker owns the exporter) one send to that worker. Nothing else."""
         sock = self._sock
         assert sock is not None
-        packets, counts, wakeup = self._packets, self._counts, self._wakeup
+        counts = self._counts
         buffer = bytearray(MAX_DATAGRAM)  # recvfrom would allocate (and shrink) 64 KiB per datagram
         view = memoryview(buffer)
         receive = sock.recvfrom_into
+        owners, handover = self.owners, self.handover
+        known = owners.known if owners is not None else {}
+        me = self.place.me if self.place is not None else 0
         while not self._stop.is_set():
             try:
                 size, addr = receive(buffer)
@@ -134,12 +157,50 @@ class NetflowReceiver:
                 continue
             counts["packets_received"] += 1
             counts["bytes_received"] += size
-            if len(packets) >= MAX_QUEUED_PACKETS:
-                counts["packets_dropped_queue_full"] += 1
+            exporter = addr[0]
+            if owners is not None and handover is not None:
+                owner = known.get(exporter)
+                if owner is None:
+                    owner = owners.owner(exporter)
+                if owner != me:
+                    if handover.send(owner, exporter, view[:size]):
+                        counts["packets_handed_over"] += 1
+                        continue
+                    counts["handovers_failed"] += 1
+            self._enqueue(view[:size].tobytes(), exporter)
+
+    def _take_over_loop(self) -> None:
+        """Packets other workers received for this worker's exporters, into the same queue."""
+        handover = self.handover
+        assert handover is not None
+        buffer = bytearray(MAX_DATAGRAM + 256)
+        view = memoryview(buffer)
+        while not self._stop.is_set():
+            try:
+                size = handover.inbox.recv_into(buffer)
+            except TimeoutError:
                 continue
-            packets.append((view[:size].tobytes(), addr[0]))
-            if not wakeup.is_set():  # the worker is (about to be) asleep; setting costs a lock
-                wakeup.set()
+            except OSError:
+                if self._stop.is_set():
+                    return
+                log.exception("NetFlow hand-over socket error")
+                time.sleep(0.1)
+                continue
+            try:
+                packet, exporter = Handover.unpack(view[:size])
+            except (IndexError, UnicodeDecodeError):  # only our workers write here; still, not fatal
+                self._counts["worker_errors"] += 1
+                continue
+            self._counts["packets_taken_over"] += 1
+            self._enqueue(packet, exporter)
+
+    def _enqueue(self, packet: bytes, exporter: str) -> None:
+        if len(self._packets) >= MAX_QUEUED_PACKETS:
+            self._counts["packets_dropped_queue_full"] += 1
+            return
+        self._packets.append((packet, exporter))
+        if not self._wakeup.is_set():  # the worker is (about to be) asleep; setting costs a lock
+            self._wakeup.set()
 
     def _work_loop(self) -> None:
         packets = self._packets

@@ -27,11 +27,13 @@ class WorkerLink:
     """Sends to the supervisor from any thread of the worker; ``wait_for_stop`` blocks on its orders."""
 
     def __init__(
-        self, index: int, conn: Connection, *, forward_detection: bool, limits_dir: Path | None = None
+        self, index: int, conn: Connection, *, forward_detection: bool, shared_dir: Path | None = None
     ) -> None:
         self.index = index
         self.forward_detection = forward_detection
-        self.limits_dir = limits_dir  # the rate-limit buckets all workers of the collector share
+        # the folder the supervisor made for this run, local to the host: the rate-limit buckets every
+        # worker shares, the NetFlow exporters' owners and hand-over sockets (collector.netflow.owners)
+        self.shared_dir = shared_dir
         self._conn = conn
         self._lock = threading.Lock()
 

@@ -1,9 +1,10 @@
 """The supervisor's side: start the ingest workers on shared ports, read their links, restart the dead.
 
 Files every worker would otherwise create at the same moment (the agent CA, the TLS server
-certificates) are made here first. The workers' shared rate-limit buckets get a new temporary
-folder per run, removed at stop: local to the host, unlike the state folder two collectors may
-share, and no debt outlives the run. A configured port of 0 is turned into one free port for all
+certificates) are made here first. What the workers share while they run (rate-limit buckets, the
+NetFlow exporters' owners and hand-over sockets) goes in a new temporary folder per run, removed at
+stop: local to the host, unlike the state folder two collectors may share, and nothing of it
+outlives the run. A configured port of 0 is turned into one free port for all
 workers (:func:`resolve_ports`), so a test or a benchmark can still ask for "any port".
 """
 
@@ -118,13 +119,13 @@ class WorkerPool:
         self._workers: dict[int, _Worker] = {}
         self._readers: list[threading.Thread] = []
         self._stopping = threading.Event()
-        self._limits_dir: Path | None = None
+        self._shared_dir: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Start every worker and wait until all are bound; raises ``OSError`` when one cannot start."""
         prepare_shared_files(self.config)
-        self._limits_dir = Path(tempfile.mkdtemp(prefix="soc-collector-limits-"))
+        self._shared_dir = Path(tempfile.mkdtemp(prefix="soc-collector-run-"))
         for index in range(self.count):
             self._spawn(index)
         deadline = time.monotonic() + timeout
@@ -147,7 +148,7 @@ class WorkerPool:
         here, there = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=run_worker,
-            args=(self.config, index, there, self.on_events is not None, self.log_level, self._limits_dir),
+            args=(self.config, index, there, self.on_events is not None, self.log_level, self._shared_dir),
             name=f"soc-collector-worker-{index}",
             daemon=True,
         )
@@ -208,8 +209,8 @@ class WorkerPool:
                 worker.exited.wait(5)
         for reader in self._readers:
             reader.join(timeout=5)
-        if self._limits_dir is not None:
-            shutil.rmtree(self._limits_dir, ignore_errors=True)
+        if self._shared_dir is not None:
+            shutil.rmtree(self._shared_dir, ignore_errors=True)
 
     # -- what the supervisor reports ---------------------------------------------------------------
     def pids(self) -> list[int]:
@@ -224,6 +225,10 @@ class WorkerPool:
 
     def metrics_texts(self) -> list[bytes]:
         return [w.snapshot["metrics"] for w in list(self._workers.values()) if "metrics" in w.snapshot]
+
+    def receiver_stats(self, name: str) -> list[dict[str, Any]]:
+        """Each worker's latest stats of its receiver ``name`` (reported every second)."""
+        return [r[name] for w in list(self._workers.values()) if name in (r := w.snapshot.get("receivers", {}))]
 
     def health(self) -> dict[str, Any]:
         """Receivers, drops summed over the workers, and how many are alive."""

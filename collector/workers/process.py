@@ -22,11 +22,12 @@ def run_worker(
     conn: Connection,
     forward_detection: bool,
     log_level: int,
-    limits_dir: Path | None = None,
+    shared_dir: Path | None = None,
 ) -> None:
     """The worker's main (started by :class:`collector.workers.pool.WorkerPool` with ``spawn``).
 
-    ``limits_dir`` holds the rate-limit buckets every worker of this collector shares.
+    ``shared_dir`` is the folder every worker of this collector shares for the run (rate-limit
+    buckets, NetFlow exporter owners).
     """
     logging.basicConfig(
         level=log_level,
@@ -41,7 +42,7 @@ def run_worker(
 
     signal.signal(signal.SIGTERM, _signal)
     signal.signal(signal.SIGINT, _signal)
-    link = WorkerLink(index, conn, forward_detection=forward_detection, limits_dir=limits_dir)
+    link = WorkerLink(index, conn, forward_detection=forward_detection, shared_dir=shared_dir)
     from collector.runtime import Collector  # after logging is set: the import logs
 
     collector = Collector(config, worker=link)

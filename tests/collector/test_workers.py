@@ -167,6 +167,7 @@ def test_a_killed_worker_is_replaced_and_nothing_acknowledged_is_lost(supervisor
 
 
 def test_netflow_exporters_keep_their_templates_with_one_worker_each(supervisor: Collector) -> None:
+    """Six routers: each decoded by one worker, three each whatever the kernel's hash gave whom."""
     from peers import netflow_stream
 
     port = supervisor.ports()["netflow"]
@@ -191,6 +192,18 @@ def test_netflow_exporters_keep_their_templates_with_one_worker_each(supervisor:
     wait_for(no_template_drops, timeout=5)
     text = metrics_text(supervisor)
     assert 'soc_collector_receiver_records_total{kind="records",receiver="netflow"} 1800.0' in text
+    pool = supervisor.pool
+    assert pool is not None
+
+    def decoded_by_each() -> list[set[str]]:
+        return [{key.split("/")[0] for key in stats["exporters"]} for stats in pool.receiver_stats("netflow")]
+
+    wait_for(lambda: sum(len(mine) for mine in decoded_by_each()) == 6, timeout=5)
+    first, second = decoded_by_each()
+    assert len(first) == len(second) == 3 and not first & second
+    handed = sum(stats["packets_handed_over"] for stats in pool.receiver_stats("netflow"))
+    taken = sum(stats["packets_taken_over"] for stats in pool.receiver_stats("netflow"))
+    assert handed == taken and handed % 10 == 0  # whole streams (10 packets each) moved, or none
 
 
 def test_a_port_taken_by_another_program_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:

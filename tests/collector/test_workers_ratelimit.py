@@ -39,8 +39,8 @@ def limited(tmp_path: Path) -> Iterator[Collector]:
     collector.start()
     yield collector
     collector.stop()
-    assert collector.pool is not None and collector.pool._limits_dir is not None
-    assert not collector.pool._limits_dir.exists()  # the run's buckets go with it
+    assert collector.pool is not None and collector.pool._shared_dir is not None
+    assert not collector.pool._shared_dir.exists()  # the run's buckets go with it
 
 
 def test_one_agent_over_many_connections_gets_the_configured_rate(limited: Collector, tmp_path: Path) -> None:
