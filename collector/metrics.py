@@ -66,7 +66,10 @@ RECEIVER_DROP_KEYS: dict[str, str] = {
     "missing_ipfix_records": "sequence_gap",
 }
 # Receiver stats() keys exported as they are (counters that only grow; gauges for the queue depths).
-RECEIVER_COUNTER_KEYS = ("received", "parsed", "failed", "truncated", "packets_received", "records", "events")
+RECEIVER_COUNTER_KEYS = (
+    "received", "parsed", "failed", "truncated", "packets_received", "records", "events",
+    "packets_handed_over", "packets_taken_over", "handovers_failed",  # NetFlow between ingest workers
+)  # fmt: skip
 RECEIVER_GAUGE_KEYS = ("queued", "packets_queued", "connections_active", "receive_buffer_bytes")
 
 

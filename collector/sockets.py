@@ -1,8 +1,10 @@
 """Listening sockets shared by the collector's ingest workers.
 
 With ``workers`` > 1 every worker binds the same ports with ``SO_REUSEPORT``: the kernel spreads TCP
-connections over the workers' sockets and hashes UDP datagrams by their addresses, so one exporter's
-NetFlow packets always reach the same worker (its templates and sequence numbers stay in one place).
+connections over the workers' sockets and hashes UDP datagrams by their addresses and ports. For
+NetFlow that hash is only where a packet lands: the worker that owns its exporter decodes it
+(:mod:`collector.netflow.owners`), so an exporter's templates and sequence numbers stay in one place
+and a few exporters still spread evenly.
 """
 
 from __future__ import annotations

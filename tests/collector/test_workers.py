@@ -204,6 +204,8 @@ def test_netflow_exporters_keep_their_templates_with_one_worker_each(supervisor:
     handed = sum(stats["packets_handed_over"] for stats in pool.receiver_stats("netflow"))
     taken = sum(stats["packets_taken_over"] for stats in pool.receiver_stats("netflow"))
     assert handed == taken and handed % 10 == 0  # whole streams (10 packets each) moved, or none
+    text = metrics_text(supervisor)  # the workers' counters, summed
+    assert sample_value(text, 'soc_collector_receiver_records_total{kind="packets_handed_over"') == handed
 
 
 def test_a_port_taken_by_another_program_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:
