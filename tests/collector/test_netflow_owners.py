@@ -118,6 +118,17 @@ def test_packets_reach_the_owner_and_fall_back_here_when_it_is_gone(tmp_path: Pa
         assert wait_for(lambda: len(kept0.events) == 1200 + 600)
         assert zero.stats()["handovers_failed"] == 20
         assert {e["observer"]["ip"] for e in kept0.events[1200:]} == {"127.0.0.3"}
+
+        kept_new = Kept()  # the supervisor's replacement for worker 1 binds the same mailbox
+        replacement = _receiver(tmp_path, 1, kept_new)
+        replacement.start()
+        try:
+            again = netflow_stream(10, 40, start_ms=1_700_200_000_000)[20:]
+            _send_from("127.0.0.3", port0, again)
+            assert wait_for(lambda: len(kept_new.events) == 600)  # the exporter is worker 1's again
+            assert replacement.stats()["packets_taken_over"] == 20 and zero.stats()["handovers_failed"] == 20
+        finally:
+            replacement.stop()
     finally:
         zero.stop()
         one.stop()
