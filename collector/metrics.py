@@ -68,7 +68,8 @@ RECEIVER_DROP_KEYS: dict[str, str] = {
 # Receiver stats() keys exported as they are (counters that only grow; gauges for the queue depths).
 RECEIVER_COUNTER_KEYS = (
     "received", "parsed", "failed", "truncated", "packets_received", "records", "events",
-    "packets_handed_over", "packets_taken_over", "handovers_failed",  # NetFlow between ingest workers
+    "packets_handed_over", "packets_taken_over", "handovers_failed",  # between ingest workers: NetFlow
+    "lines_handed_over", "lines_taken_over",  # and syslog streams
 )  # fmt: skip
 RECEIVER_GAUGE_KEYS = ("queued", "packets_queued", "connections_active", "receive_buffer_bytes")
 

@@ -33,6 +33,7 @@ from collector.pipeline.normalize import Normalize
 from collector.pipeline.runner import Pipeline, build_pipeline
 from collector.pipeline.sinks import DetectionEngine, DetectionSink, FanOutAlertSink, JsonlAlertSink
 from collector.store.base import EventStore
+from collector.workers.mailbox import WorkerPlace
 from soc_common.alert import AlertSink
 
 if TYPE_CHECKING:
@@ -142,6 +143,13 @@ def open_alert_sink(config: CollectorConfig) -> AlertSink:
     return JsonlAlertSink(config.alerts_jsonl_path)
 
 
+def _place(config: CollectorConfig, worker: WorkerLink | None) -> WorkerPlace | None:
+    """Where this ingest worker stands among its collector's workers (None outside a worker)."""
+    if worker is None or worker.shared_dir is None:
+        return None
+    return WorkerPlace(worker.shared_dir, config.worker_count, worker.index)
+
+
 def _syslog_receiver(
     config: CollectorConfig, handle: Callable[[list[Any]], None], worker: WorkerLink | None
 ) -> Receiver:
@@ -158,20 +166,19 @@ def _syslog_receiver(
         idle_timeout=s.idle_timeout,
         max_queued_events=s.max_queued_events,
         reuse_port=worker is not None,
+        place=_place(config, worker),
     )
 
 
 def _netflow_receiver(
     config: CollectorConfig, handle: Callable[[list[Any]], None], worker: WorkerLink | None
 ) -> Receiver:
-    from collector.netflow.owners import WorkerPlace
     from collector.netflow.server import NetflowReceiver
 
     n = config.netflow
-    place = None
-    if worker is not None and worker.shared_dir is not None:
-        place = WorkerPlace(worker.shared_dir, config.worker_count, worker.index)
-    return NetflowReceiver(n, handle, max_queued_events=n.max_queued_events, reuse_port=worker is not None, place=place)
+    return NetflowReceiver(
+        n, handle, max_queued_events=n.max_queued_events, reuse_port=worker is not None, place=_place(config, worker)
+    )
 
 
 class Collector:

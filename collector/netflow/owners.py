@@ -6,8 +6,8 @@ workers all landed on one worker in two runs of five here, three on one in the o
 worker's core then sets the collector's NetFlow rate. An exporter's packets must all be decoded in
 one place (its templates and sequence numbers live there), so the first worker to see an exporter
 assigns it for the run to the worker with the fewest exporters (itself on a tie), in a table all
-workers read under a file lock. Packets that reach another worker are handed to their owner over a
-Unix datagram socket: one system call a packet of about thirty flows.
+workers read under a file lock. Packets that reach another worker are handed to their owner through
+its mailbox (:mod:`collector.workers.mailbox`): one system call a packet of about thirty flows.
 
 Everything lives in the folder the supervisor makes for the run (``WorkerLink.shared_dir``).
 """
@@ -18,23 +18,13 @@ import contextlib
 import fcntl
 import json
 import os
-import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from collector.workers.mailbox import Mailbox, WorkerPlace
+
 MAX_EXPORTERS = 4096  # assigned exporters per run; beyond, a new one is decoded where it lands
-HANDOVER_TIMEOUT_SECONDS = 2.0  # an owner this slow to take a packet: decode it here instead
 _ADDRESS_MAX = 255  # one length byte before the exporter's address text
-
-
-@dataclass(frozen=True)
-class WorkerPlace:
-    """Where an ingest worker stands among its collector's workers: their shared folder, how many, which."""
-
-    folder: Path
-    workers: int
-    me: int
 
 
 class ExporterOwners:
@@ -101,32 +91,19 @@ def _table(text: str) -> dict[str, int]:
     return {k: v for k, v in loaded.items() if isinstance(k, str) and type(v) is int}
 
 
-def handover_path(folder: Path, worker: int) -> Path:
-    return folder / f"netflow-{worker}.sock"
-
-
 class Handover:
-    """This worker's mailbox for packets other workers received for its exporters, and its sender."""
+    """This worker's NetFlow mailbox: packets other workers received for its exporters, and the sender
+    of packets to their owners. A message is the exporter's address (a length byte, then its text)
+    and the packet."""
 
-    def __init__(self, folder: Path, me: int) -> None:
-        self.folder = folder
-        self.path = handover_path(folder, me)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left by this worker's predecessor (killed, then replaced)
-        self.inbox = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.inbox.bind(str(self.path))
-        self.inbox.settimeout(0.2)
-        self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._out.settimeout(HANDOVER_TIMEOUT_SECONDS)
+    def __init__(self, place: WorkerPlace) -> None:
+        self.mailbox = Mailbox(place, "netflow")
+        self.inbox = self.mailbox.inbox
 
     def send(self, owner: int, exporter: str, packet: memoryview) -> bool:
         """Hand ``packet`` to worker ``owner``; False when it cannot take it (gone, restarting, stuck)."""
         address = exporter.encode("ascii", "replace")[:_ADDRESS_MAX]
-        try:
-            self._out.sendmsg([bytes((len(address),)), address, packet], [], 0, str(handover_path(self.folder, owner)))
-        except OSError:  # ENOENT / ECONNREFUSED: no owner listening; TimeoutError: its queue stayed full
-            return False
-        return True
+        return self.mailbox.send(owner, [bytes((len(address),)), address, packet])
 
     @staticmethod
     def unpack(message: memoryview) -> tuple[bytes, str]:
@@ -135,7 +112,4 @@ class Handover:
         return message[1 + length :].tobytes(), message[1 : 1 + length].tobytes().decode("ascii")
 
     def close(self) -> None:
-        self.inbox.close()
-        self._out.close()
-        with contextlib.suppress(OSError):
-            self.path.unlink()
+        self.mailbox.close()

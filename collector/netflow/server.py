@@ -25,9 +25,10 @@ from collector.config import NetflowSettings
 from collector.netflow.decoder import FlowDecoder
 from collector.netflow.events import batch_events
 from collector.netflow.kernel import set_receive_buffer, udp_drops
-from collector.netflow.owners import ExporterOwners, Handover, WorkerPlace
+from collector.netflow.owners import ExporterOwners, Handover
 from collector.sockets import share_port
 from collector.syslog.batcher import Handle, RetryingBatcher
+from collector.workers.mailbox import WorkerPlace
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class NetflowReceiver:
         loops = [(self._read_loop, "netflow-reader"), (self._work_loop, "netflow-worker")]
         if self.place is not None and self.place.workers > 1:
             self.owners = ExporterOwners(self.place.folder, self.place.workers, self.place.me)
-            self.handover = Handover(self.place.folder, self.place.me)
+            self.handover = Handover(self.place)
             loops.append((self._take_over_loop, "netflow-handover"))
         self.batcher.start()
         for target, name in loops:

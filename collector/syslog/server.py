@@ -4,6 +4,9 @@ A thread per listener and per TCP/TLS connection: blocking reads keep the code p
 connection whose sender is slow or stuck only holds its own thread. Parsed events go to a shared
 :class:`RetryingBatcher`; when it is full, TCP/TLS readers simply stop reading (the sender's own
 queue absorbs the pressure, which is what rsyslog and syslog-ng expect), while UDP counts the loss.
+
+In an ingest worker (``place`` given) the TCP/TLS streams' lines are shared out among the workers
+(:mod:`collector.syslog.share`): a thread takes the chunks other workers hand to this one.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from collector.config import SyslogSettings
 from collector.netflow.kernel import set_receive_buffer, udp_drops
 from collector.sockets import share_port
 from collector.syslog.batcher import Handle, RetryingBatcher
-from collector.syslog.framing import StreamFramer
+from collector.syslog.framing import Frame, StreamFramer
 from collector.syslog.message import MessageParser
+from collector.syslog.share import StreamShare
 from collector.syslog.tls import ClientAuth, server_context
+from collector.workers.mailbox import MAX_MESSAGE_BYTES, WorkerPlace
 from soc_common.ecs import Event
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,7 @@ class _Counters:
     NAMES = (
         "received", "parsed", "failed", "truncated", "bytes_received", "framing_errors",
         "connections_total", "connections_refused", "connections_closed_idle", "tls_handshake_failures",
+        "lines_handed_over", "lines_taken_over", "handovers_failed",  # stream lines between workers
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -77,9 +83,12 @@ class SyslogReceiver:
         idle_timeout: float = 900.0,
         max_queued_events: int | None = None,
         reuse_port: bool = False,
+        place: WorkerPlace | None = None,
     ) -> None:
         self.settings = settings
         self.reuse_port = reuse_port  # an ingest worker: the ports are shared (collector.sockets)
+        self.place = place
+        self.share: StreamShare | None = None
         self.parser = MessageParser(settings.timezone)
         self.batcher = RetryingBatcher(
             handle,
@@ -128,6 +137,10 @@ class SyslogReceiver:
                     s, state_dir=self.state_dir, client_auth=self.client_auth, client_ca=self.client_ca
                 )
                 self.ports["tls"] = self._listen(family, s.tls_port, ctx)
+            streams = s.tcp_port is not None or s.tls_port is not None
+            if self.place is not None and self.place.workers > 1 and streams:
+                self.share = StreamShare(self.place)
+                self._spawn(self._take_over_loop, "syslog-share")
         except OSError:
             self.stop()
             raise
@@ -165,6 +178,8 @@ class SyslogReceiver:
                 _close(conn)
         for sock in self._listeners:
             _close(sock)
+        if self.share is not None:
+            self.share.close()
         self.batcher.stop()
 
     # -- UDP ---------------------------------------------------------------------------------------
@@ -290,14 +305,50 @@ class SyslogReceiver:
                 data = b""
             idle = 0.0
             frames = framer.feed(data) if data else framer.flush()
+            if frames and self.share is not None:
+                frames, handed, failed = self.share.share_out(frames, ip, port)
+                if handed or failed:
+                    self.counters.add(lines_handed_over=handed, handovers_failed=failed)
             if frames:
-                events = [self.parser.parse(f.data, ip, port, truncated=f.truncated) for f in frames]
-                self._count(events, len(data), sum(f.truncated for f in frames))
-                self.batcher.add(events, wait=None, longest=_strings_bound(max([len(f.data) for f in frames])))
+                self._take(frames, ip, port, len(data))
+            elif data:
+                self.counters.add(bytes_received=len(data))
             if not data:
                 break
         if framer.framing_errors:
             self.counters.add(framing_errors=framer.framing_errors)
+
+    def _take(self, frames: list[Frame], ip: str, port: int, nbytes: int = 0) -> None:
+        """Parse framed lines from ``ip``:``port`` and queue their events for the pipeline."""
+        events = [self.parser.parse(f.data, ip, port, truncated=f.truncated) for f in frames]
+        self._count(events, nbytes, sum(f.truncated for f in frames))
+        self.batcher.add(events, wait=None, longest=_strings_bound(max([len(f.data) for f in frames])))
+
+    def _take_over_loop(self) -> None:
+        """Chunks of stream lines other workers read and handed to this one, parsed here."""
+        share = self.share
+        assert share is not None
+        buffer = bytearray(MAX_MESSAGE_BYTES + READ_BYTES)  # one oversized line may travel alone
+        view = memoryview(buffer)
+        while not self._stop.is_set():
+            try:
+                size = share.inbox.recv_into(buffer)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                log.exception("syslog hand-over socket error")
+                time.sleep(0.1)
+                continue
+            try:
+                frames, ip, port = StreamShare.unpack(view[:size])
+            except ValueError as exc:  # only our workers write here; still, never fatal
+                log.warning("syslog hand-over chunk dropped: %s", exc)
+                continue
+            if frames:
+                self.counters.add(lines_taken_over=len(frames))
+                self._take(frames, ip, port)
 
     def _count(self, events: list[Event], nbytes: int, truncated: int) -> None:
         failed = sum(1 for e in events if "soc" in e and "parse_error" in e["soc"])

@@ -16,8 +16,9 @@ from typing import Any
 from peers import netflow_stream, wait_for
 
 from collector.config import NetflowSettings
-from collector.netflow.owners import MAX_EXPORTERS, ExporterOwners, WorkerPlace
+from collector.netflow.owners import MAX_EXPORTERS, ExporterOwners
 from collector.netflow.server import NetflowReceiver
+from collector.workers.mailbox import WorkerPlace
 
 
 class Kept:

@@ -208,6 +208,26 @@ def test_netflow_exporters_keep_their_templates_with_one_worker_each(supervisor:
     assert sample_value(text, 'soc_collector_receiver_records_total{kind="packets_handed_over"') == handed
 
 
+def test_one_busy_syslog_connection_is_parsed_by_both_workers(supervisor: Collector) -> None:
+    """A relay's single TCP connection: the worker that accepted it hands half of every read over."""
+    pool, store = supervisor.pool, supervisor.store
+    assert pool is not None and store is not None
+    total = 20_000
+    payload = b"".join(b"<13>Nov 21 10:00:%02d relay app: line %d\n" % (i % 60, i) for i in range(total))
+    with socket.create_connection(("127.0.0.1", supervisor.ports()["syslog"]["tcp"])) as conn:
+        conn.sendall(payload)
+    wait_for(lambda: store.count(Query((Term("event.dataset", "syslog"),))) == total)
+
+    def parsed_by_each() -> list[int]:
+        return [stats["received"] for stats in pool.receiver_stats("syslog")]
+
+    wait_for(lambda: sum(parsed_by_each()) == total, timeout=5)
+    assert min(parsed_by_each()) > total // 4, parsed_by_each()
+    handed = sum(stats["lines_handed_over"] for stats in pool.receiver_stats("syslog"))
+    taken = sum(stats["lines_taken_over"] for stats in pool.receiver_stats("syslog"))
+    assert handed == taken > 0
+
+
 def test_a_port_taken_by_another_program_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
