@@ -98,7 +98,6 @@ class Handover:
 
     def __init__(self, place: WorkerPlace) -> None:
         self.mailbox = Mailbox(place, "netflow")
-        self.inbox = self.mailbox.inbox
 
     def send(self, owner: int, exporter: str, packet: memoryview) -> bool:
         """Hand ``packet`` to worker ``owner``; False when it cannot take it (gone, restarting, stuck)."""

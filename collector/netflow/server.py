@@ -172,23 +172,10 @@ class NetflowReceiver:
 
     def _take_over_loop(self) -> None:
         """Packets other workers received for this worker's exporters, into the same queue."""
-        handover = self.handover
-        assert handover is not None
-        buffer = bytearray(MAX_DATAGRAM + 256)
-        view = memoryview(buffer)
-        while not self._stop.is_set():
+        assert self.handover is not None
+        for message in self.handover.mailbox.messages(self._stop):
             try:
-                size = handover.inbox.recv_into(buffer)
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stop.is_set():
-                    return
-                log.exception("NetFlow hand-over socket error")
-                time.sleep(0.1)
-                continue
-            try:
-                packet, exporter = Handover.unpack(view[:size])
+                packet, exporter = Handover.unpack(message)
             except (IndexError, UnicodeDecodeError):  # only our workers write here; still, not fatal
                 self._counts["worker_errors"] += 1
                 continue

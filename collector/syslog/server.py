@@ -29,7 +29,7 @@ from collector.syslog.framing import Frame, StreamFramer
 from collector.syslog.message import MessageParser
 from collector.syslog.share import StreamShare
 from collector.syslog.tls import ClientAuth, server_context
-from collector.workers.mailbox import MAX_MESSAGE_BYTES, WorkerPlace
+from collector.workers.mailbox import WorkerPlace
 from soc_common.ecs import Event
 
 log = logging.getLogger(__name__)
@@ -326,23 +326,10 @@ class SyslogReceiver:
 
     def _take_over_loop(self) -> None:
         """Chunks of stream lines other workers read and handed to this one, parsed here."""
-        share = self.share
-        assert share is not None
-        buffer = bytearray(MAX_MESSAGE_BYTES + READ_BYTES)  # one oversized line may travel alone
-        view = memoryview(buffer)
-        while not self._stop.is_set():
+        assert self.share is not None
+        for message in self.share.mailbox.messages(self._stop):
             try:
-                size = share.inbox.recv_into(buffer)
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stop.is_set():
-                    return
-                log.exception("syslog hand-over socket error")
-                time.sleep(0.1)
-                continue
-            try:
-                frames, ip, port = StreamShare.unpack(view[:size])
+                frames, ip, port = StreamShare.unpack(message)
             except ValueError as exc:  # only our workers write here; still, never fatal
                 log.warning("syslog hand-over chunk dropped: %s", exc)
                 continue

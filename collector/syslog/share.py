@@ -31,7 +31,6 @@ class StreamShare:
         self.me = place.me
         self.workers = place.workers
         self.mailbox = Mailbox(place, "syslog")
-        self.inbox = self.mailbox.inbox
         self._turn = itertools.count()  # one step per chunk, shared by the connection threads
 
     def share_out(self, frames: list[Frame], ip: str, port: int) -> tuple[list[Frame], int, int]:
@@ -90,9 +89,9 @@ class StreamShare:
 
 
 def _messages(frames: list[Frame], ip: str, port: int) -> Iterator[tuple[list[bytes], int]]:
-    """``frames`` as messages of at most MAX_MESSAGE_BYTES (one frame may exceed it alone), each one
-    buffer (a message of hundreds of parts would pass the kernel's limit of 1,024 per send), with the
-    number of frames in each."""
+    """``frames`` as messages of at most MAX_MESSAGE_BYTES (a longer line travels alone, and the
+    mailbox refuses it: it is parsed where it was read), each one buffer (hundreds of parts would
+    pass the kernel's limit of 1,024 per send), with the number of frames in each."""
     address = ip.encode("ascii", "replace")[:255]
     head = _HEAD.pack(len(address), port) + address
     message, count = bytearray(head), 0

@@ -10,13 +10,18 @@ one system call. Mailboxes live in the folder the supervisor makes for the run.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 SEND_TIMEOUT_SECONDS = 2.0  # a mailbox full this long: the sender keeps the work
-MAX_MESSAGE_BYTES = 160 * 1024  # under the default socket send buffer (208 KiB) with room to spare
+MAX_MESSAGE_BYTES = 160 * 1024  # under the default socket send buffer (208 KiB); bigger work stays put
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,30 @@ class Mailbox:
         """One message (``parts`` joined; a few of them: the kernel takes at most 1,024) to ``worker``;
         False when it cannot take it (gone, restarting, or its mailbox stayed full): the caller then
         does the work itself."""
+        if sum(len(part) for part in parts) > MAX_MESSAGE_BYTES:
+            return False  # the receiver's buffer would cut it
         try:
             self._out.sendmsg(parts, [], 0, self._targets[worker])
-        except OSError:  # ENOENT / ECONNREFUSED: nobody there; TimeoutError: full; EMSGSIZE: too big
+        except OSError:  # ENOENT / ECONNREFUSED: nobody there; TimeoutError: full
             return False
         return True
+
+    def messages(self, stop: threading.Event) -> Iterator[memoryview]:
+        """Each message handed to this worker until ``stop`` is set (a view valid until the next)."""
+        buffer = bytearray(MAX_MESSAGE_BYTES)
+        view = memoryview(buffer)
+        while not stop.is_set():
+            try:
+                size = self.inbox.recv_into(buffer)
+            except TimeoutError:
+                continue
+            except OSError:
+                if stop.is_set():
+                    return
+                log.exception("%s mailbox error", self.name)
+                time.sleep(0.1)
+                continue
+            yield view[:size]
 
     def close(self) -> None:
         self.inbox.close()

@@ -35,9 +35,9 @@ class Kept:
             return [e["message"] for e in self.events]
 
 
-def _worker(tmp_path: Path, me: int, kept: Kept) -> SyslogReceiver:
+def _worker(tmp_path: Path, me: int, kept: Kept, max_message_bytes: int = 64 * 1024) -> SyslogReceiver:
     settings = SyslogSettings(enabled=True, udp_port=None, tcp_port=0, tls_port=None, flush_interval=0.05,
-                              batch_size=200)  # fmt: skip
+                              batch_size=200, max_message_bytes=max_message_bytes)  # fmt: skip
     rx = SyslogReceiver(settings, kept, state_dir=tmp_path / f"state{me}", place=WorkerPlace(tmp_path, 2, me))
     rx.start()
     return rx
@@ -94,6 +94,23 @@ def test_one_connection_is_parsed_by_both_workers_and_every_line_kept_once(tmp_p
         assert wait_for(lambda: len(kept0.events) + len(kept1.events) == 25_000, 30)
         assert sorted(kept0.messages() + kept1.messages()) == sorted(f"line {i}" for i in range(25_000))
         assert zero.stats()["handovers_failed"] > 0
+    finally:
+        zero.stop()
+        one.stop()
+
+
+def test_a_line_too_long_for_a_mailbox_is_parsed_where_it_was_read(tmp_path: Path) -> None:
+    kept0, kept1 = Kept(), Kept()
+    zero = _worker(tmp_path, 0, kept0, max_message_bytes=400_000)
+    one = _worker(tmp_path, 1, kept1, max_message_bytes=400_000)
+    try:
+        long_line = b"<13>1 2026-11-22T01:02:03.000Z relay app - - - " + b"y" * (MAX_MESSAGE_BYTES + 1000) + b"\n"
+        with socket.create_connection(("127.0.0.1", zero.ports["tcp"])) as conn:
+            for _ in range(2):  # a few lines a read go whole to one worker in turn: the second is worker 1's
+                conn.sendall(long_line)
+                assert wait_for(lambda n=len(kept0.events): len(kept0.events) == n + 1)
+        assert kept1.events == [] and zero.stats()["handovers_failed"] == 1
+        assert all(len(e["message"]) == MAX_MESSAGE_BYTES + 1000 for e in kept0.events)
     finally:
         zero.stop()
         one.stop()
