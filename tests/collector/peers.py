@@ -13,16 +13,39 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_PCAPS = REPO / ".." / "shared" / "data" / "pcaps"
 OWN_PCAPS = REPO / "pcaps"
+
+
+class Collect:
+    """A receiver's ``handle``: keeps every event it is given (from any thread)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, events: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.events.extend(events)
+
+    def messages(self) -> list[str]:
+        with self.lock:
+            return [e.get("message", "") for e in self.events]
+
+    def observers(self) -> set[str]:
+        """The senders' addresses (``observer.ip``) of the events kept so far."""
+        with self.lock:
+            return {e["observer"]["ip"] for e in self.events}
 
 
 def require(binary: str) -> str:

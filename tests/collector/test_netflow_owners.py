@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import multiprocessing
 import socket
-import threading
 from pathlib import Path
 from typing import Any
 
-from peers import netflow_stream, wait_for
+from peers import Collect, netflow_stream, wait_for
 
 from collector.config import NetflowSettings
 from collector.netflow.owners import MAX_EXPORTERS, ExporterOwners
@@ -21,21 +20,7 @@ from collector.netflow.server import NetflowReceiver
 from collector.workers.mailbox import WorkerPlace
 
 
-class Kept:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, events: list[dict[str, Any]]) -> None:
-        with self._lock:
-            self.events.extend(events)
-
-    def exporters(self) -> set[str]:
-        with self._lock:
-            return {e["observer"]["ip"] for e in self.events}
-
-
-def _receiver(folder: Path, me: int, kept: Kept) -> NetflowReceiver:
+def _receiver(folder: Path, me: int, kept: Collect) -> NetflowReceiver:
     settings = NetflowSettings(enabled=True, host="127.0.0.1", port=0, batch_size=100, flush_interval=0.05)
     return NetflowReceiver(settings, kept, place=WorkerPlace(folder, 2, me))
 
@@ -98,7 +83,7 @@ def test_workers_racing_for_new_exporters_agree_and_stay_balanced(tmp_path: Path
 
 
 def test_packets_reach_the_owner_and_fall_back_here_when_it_is_gone(tmp_path: Path) -> None:
-    kept0, kept1 = Kept(), Kept()
+    kept0, kept1 = Collect(), Collect()
     zero, one = _receiver(tmp_path, 0, kept0), _receiver(tmp_path, 1, kept1)
     port0 = zero.start()
     one.start()
@@ -107,7 +92,7 @@ def test_packets_reach_the_owner_and_fall_back_here_when_it_is_gone(tmp_path: Pa
         _send_from("127.0.0.2", port0, stream)  # first seen by worker 0: its own (a tie)
         _send_from("127.0.0.3", port0, stream)  # worker 0 has one: worker 1's
         assert wait_for(lambda: len(kept0.events) == 1200 and len(kept1.events) == 1200)
-        assert kept0.exporters() == {"127.0.0.2"} and kept1.exporters() == {"127.0.0.3"}
+        assert kept0.observers() == {"127.0.0.2"} and kept1.observers() == {"127.0.0.3"}
         assert zero.stats()["packets_handed_over"] == 40 and one.stats()["packets_taken_over"] == 40
         assert zero.stats()["packets_received"] == 80 and one.stats()["packets_received"] == 0
         for stats in (zero.stats(), one.stats()):
@@ -120,7 +105,7 @@ def test_packets_reach_the_owner_and_fall_back_here_when_it_is_gone(tmp_path: Pa
         assert zero.stats()["handovers_failed"] == 20
         assert {e["observer"]["ip"] for e in kept0.events[1200:]} == {"127.0.0.3"}
 
-        kept_new = Kept()  # the supervisor's replacement for worker 1 binds the same mailbox
+        kept_new = Collect()  # the supervisor's replacement for worker 1 binds the same mailbox
         replacement = _receiver(tmp_path, 1, kept_new)
         replacement.start()
         try:

@@ -6,13 +6,12 @@ receiver and once into nfcapd. Both must see the same number of flows and the sa
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from peers import OWN_PCAPS, free_port, nfcapd, nfdump_totals, pcap, softflowd_export, wait_for
+from peers import OWN_PCAPS, Collect, free_port, nfcapd, nfdump_totals, pcap, softflowd_export, wait_for
 
 from collector.config import NetflowSettings
 from collector.netflow.server import NetflowReceiver
@@ -21,16 +20,6 @@ pytestmark = pytest.mark.peers
 
 CAPTURES = ["dhcp-flood-zeek.pcap", "ssh-zeek.pcap", "nmap-vsn.pcap", "smb3-multichannel.pcap"]
 OWN = sorted(p.name for p in OWN_PCAPS.glob("*.pcap"))
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, events: list[dict[str, Any]]) -> None:
-        with self.lock:
-            self.events.extend(events)
 
 
 def settled(receiver: NetflowReceiver, quiet: float = 0.3) -> None:

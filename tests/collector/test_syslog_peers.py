@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from peers import require, rsyslogd, wait_for
+from peers import Collect, require, rsyslogd, wait_for
 
 from collector.config import SyslogSettings
 from collector.syslog.server import SyslogReceiver
 
 pytestmark = pytest.mark.peers
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, events: list[dict[str, Any]]) -> None:
-        with self.lock:
-            self.events.extend(events)
-
-    def messages(self) -> list[str]:
-        with self.lock:
-            return [e.get("message", "") for e in self.events]
 
 
 @pytest.fixture

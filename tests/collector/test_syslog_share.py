@@ -7,12 +7,10 @@ connects; the workers on one shared port are exercised in ``test_workers.py``.
 from __future__ import annotations
 
 import socket
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
-from peers import wait_for
+from peers import Collect, wait_for
 
 from collector.config import SyslogSettings
 from collector.syslog.framing import Frame
@@ -21,21 +19,7 @@ from collector.syslog.share import StreamShare
 from collector.workers.mailbox import MAX_MESSAGE_BYTES, WorkerPlace
 
 
-class Kept:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, events: list[dict[str, Any]]) -> None:
-        with self._lock:
-            self.events.extend(events)
-
-    def messages(self) -> list[str]:
-        with self._lock:
-            return [e["message"] for e in self.events]
-
-
-def _worker(tmp_path: Path, me: int, kept: Kept, max_message_bytes: int = 64 * 1024) -> SyslogReceiver:
+def _worker(tmp_path: Path, me: int, kept: Collect, max_message_bytes: int = 64 * 1024) -> SyslogReceiver:
     settings = SyslogSettings(enabled=True, udp_port=None, tcp_port=0, tls_port=None, flush_interval=0.05,
                               batch_size=200, max_message_bytes=max_message_bytes)  # fmt: skip
     rx = SyslogReceiver(settings, kept, state_dir=tmp_path / f"state{me}", place=WorkerPlace(tmp_path, 2, me))
@@ -76,7 +60,7 @@ def test_chunks_pack_and_unpack_whole(tmp_path: Path) -> None:
 
 
 def test_one_connection_is_parsed_by_both_workers_and_every_line_kept_once(tmp_path: Path) -> None:
-    kept0, kept1 = Kept(), Kept()
+    kept0, kept1 = Collect(), Collect()
     zero, one = _worker(tmp_path, 0, kept0), _worker(tmp_path, 1, kept1)
     try:
         _send(zero.ports["tcp"], 0, 20_000)
@@ -100,7 +84,7 @@ def test_one_connection_is_parsed_by_both_workers_and_every_line_kept_once(tmp_p
 
 
 def test_a_line_too_long_for_a_mailbox_is_parsed_where_it_was_read(tmp_path: Path) -> None:
-    kept0, kept1 = Kept(), Kept()
+    kept0, kept1 = Collect(), Collect()
     zero = _worker(tmp_path, 0, kept0, max_message_bytes=400_000)
     one = _worker(tmp_path, 1, kept1, max_message_bytes=400_000)
     try:
