@@ -32,7 +32,7 @@ class WorkerLink:
         self.index = index
         self.forward_detection = forward_detection
         # the folder the supervisor made for this run, local to the host: the rate-limit buckets every
-        # worker shares, the NetFlow exporters' owners and hand-over sockets (collector.netflow.owners)
+        # worker shares, the NetFlow exporters' owners, the workers' mailboxes (collector.workers.mailbox)
         self.shared_dir = shared_dir
         self._conn = conn
         self._lock = threading.Lock()

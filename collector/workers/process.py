@@ -27,7 +27,7 @@ def run_worker(
     """The worker's main (started by :class:`collector.workers.pool.WorkerPool` with ``spawn``).
 
     ``shared_dir`` is the folder every worker of this collector shares for the run (rate-limit
-    buckets, NetFlow exporter owners).
+    buckets, NetFlow exporter owners, mailboxes).
     """
     logging.basicConfig(
         level=log_level,
