@@ -130,23 +130,33 @@ def prepare_run(conn: sqlite3.Connection, max_rows: int = RUN_MAX_ROWS) -> Run |
     Reading and sorting are most of a run's cost (3.3 of 4.2 µs per row); done here, writers wait
     only for the sorted appends (:func:`append_run`). Rows are never changed once written, so what
     is read stays right unless the range itself went away (checked when appending).
+
+    The range is read once into a narrow temporary table (the pivots, time and rowid), and each
+    pivot is sorted from there: reading the wide rows (a JSON document each) once per pivot cost
+    1.4 µs a row more (4.2 against 2.8 on NetFlow rows).
     """
     upto = indexed_upto(conn)
     newest = conn.execute("SELECT MAX(rowid) FROM events").fetchone()[0]
     if newest is None or newest <= upto:
         return None
     hi = min(int(newest), upto + max_rows)
-    stats = conn.execute(
-        "SELECT MIN(ts), MAX(ts), COUNT(*) FROM events WHERE rowid > ? AND rowid <= ?", (upto, hi)
-    ).fetchone()
     last = conn.execute("SELECT eid FROM events WHERE rowid = ?", (hi,)).fetchone()
-    for column in PIVOT_COLUMNS.values():
-        conn.execute(f"DROP TABLE IF EXISTS temp.run_{column}")
-        conn.execute(
-            f"CREATE TEMP TABLE run_{column} AS SELECT {column} AS v, ts, rowid AS rid FROM events "
-            f"WHERE rowid > ? AND rowid <= ? AND {column} IS NOT NULL ORDER BY 1, 2, 3",
-            (upto, hi),
-        )
+    conn.execute("DROP TABLE IF EXISTS temp.run_rows")
+    conn.execute(
+        f"CREATE TEMP TABLE run_rows AS SELECT rowid AS rid, ts, {', '.join(PIVOT_COLUMNS.values())} FROM events "
+        "WHERE rowid > ? AND rowid <= ?",
+        (upto, hi),
+    )
+    try:
+        stats = conn.execute("SELECT MIN(ts), MAX(ts), COUNT(*) FROM temp.run_rows").fetchone()
+        for column in PIVOT_COLUMNS.values():
+            conn.execute(f"DROP TABLE IF EXISTS temp.run_{column}")
+            conn.execute(
+                f"CREATE TEMP TABLE run_{column} AS SELECT {column} AS v, ts, rid FROM temp.run_rows "
+                f"WHERE {column} IS NOT NULL ORDER BY 1, 2, 3"
+            )
+    finally:
+        conn.execute("DROP TABLE temp.run_rows")  # its memory goes back before the appends
     return Run(upto, hi, last[0] if last else "", stats[0], stats[1], int(stats[2]))
 
 
