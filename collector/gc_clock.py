@@ -14,7 +14,7 @@ moment, and everything once a minute, so cyclic garbage still lives seconds, not
 existed before the start (modules, configuration, the detection engine) is frozen out of the scans.
 
 A scan's cost is what is alive at that moment, and under a backlog (a NetFlow burst queued for the
-store) that is hundreds of thousands of event containers: young collections of 160-190 ms every
+store) that is hundreds of thousands of event containers: young collections of 160-325 ms every
 2 s, a tenth of a worker's time. So each collection also waits until the previous one's cost is at
 most ``max_share`` of the time since (1 %): a 190 ms scan puts the next one 19 s later.
 """

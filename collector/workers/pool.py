@@ -2,8 +2,8 @@
 
 Files every worker would otherwise create at the same moment (the agent CA, the TLS server
 certificates) are made here first. What the workers share while they run (rate-limit buckets, the
-NetFlow exporters' owners and hand-over sockets) goes in a new temporary folder per run, removed at
-stop: local to the host, unlike the state folder two collectors may share, and nothing of it
+NetFlow exporters' owners, the workers' mailboxes) goes in a new temporary folder per run, removed
+at stop: local to the host, unlike the state folder two collectors may share, and nothing of it
 outlives the run. A configured port of 0 is turned into one free port for all
 workers (:func:`resolve_ports`), so a test or a benchmark can still ask for "any port".
 """
