@@ -89,6 +89,9 @@ class EnrichSettings(Section):
     sites: list[SiteSettings] = Field(default_factory=list)
     systems: list[SystemSettings] = Field(default_factory=list)
     systems_file: Path | None = None  # CSV: system_id,host_or_ip_or_cidr
+    # How often the SOC database's registry of hosts and agents is copied for soc.system_id
+    # (collector.registry_sync); 0 = the configured systems only.
+    registry_refresh: Duration = Field(default=60.0, ge=0)
     intel_files: list[Path] = Field(default_factory=list)
     max_field_chars: int = Field(default=32768, ge=256)  # longer string fields are truncated and tagged
     # @timestamp this far ahead of event.ingested: tagged clock_skew; this far behind: late_arrival
@@ -208,6 +211,13 @@ class CollectorConfig(Section):
         if self.alerts.database_url is None:
             return f"sqlite:///{self.data_dir / 'soc.db'}"
         return self.alerts.database_url
+
+    @property
+    def systems_snapshot_path(self) -> Path | None:
+        """The copy of the registry's asset links, or None when there is no database to copy from."""
+        if not self.alerts_database_url or self.enrich.registry_refresh <= 0:
+            return None
+        return self.state_dir / "systems.json"
 
     @property
     def alerts_jsonl_path(self) -> Path:

@@ -32,6 +32,7 @@ from collector.metrics import CollectorMetrics, MetricsServer, receiver_drops
 from collector.pipeline.normalize import Normalize
 from collector.pipeline.runner import Pipeline, build_pipeline
 from collector.pipeline.sinks import DetectionEngine, DetectionSink, FanOutAlertSink, JsonlAlertSink
+from collector.registry_sync import RegistrySync
 from collector.store.base import EventStore
 from collector.workers.mailbox import WorkerPlace
 from soc_common.alert import AlertSink
@@ -213,6 +214,7 @@ class Collector:
         self.forwarder: CefForwarder | None = None
         self._gc = TimedCollection()  # see collector.gc_clock
         self._memory_trace: MemoryTrace | None = None
+        self.systems_sync: RegistrySync | None = None
 
     def _alert_sink(self) -> AlertSink:
         """Where alerts go: the SOC database (or JSON lines), plus a SIEM over syslog CEF when configured."""
@@ -250,6 +252,9 @@ class Collector:
         self.registry = Registry(cfg.registry_path)
         if self.worker is None:
             self.metrics.watch_agents(self.registry.last_seen_snapshot)
+            if (snapshot := cfg.systems_snapshot_path) is not None:
+                self.systems_sync = RegistrySync(cfg.alerts_database_url, snapshot, cfg.enrich.registry_refresh)
+                self.systems_sync.start()
         if self.supervising:
             self._start_workers(detector, alert_sink)
         else:
@@ -395,6 +400,7 @@ class Collector:
             "receivers": sorted(self.receivers),
             "receiver_drops": self._receiver_drops(),
             "retention": self.last_retention,
+            "systems_registry": self.systems_sync.health() if self.systems_sync else None,
         }
         if self.pool is not None:  # the workers' receivers, summed
             out.update(self.pool.health())
@@ -432,6 +438,8 @@ class Collector:
             self._trimmer.join(timeout=5)
         if self.anomaly:
             self.anomaly.stop()  # before the store closes: a cycle in progress still reads it
+        if self.systems_sync is not None:
+            self.systems_sync.stop()
         if self.pipeline:
             self.pipeline.close()
         if self.detection is not None:

@@ -18,17 +18,12 @@ from collector.config import CollectorConfig
 from collector.metrics import CollectorMetrics
 from collector.pipeline.base import Processor
 from collector.pipeline.dns import DnsDomains
-from collector.pipeline.enrich import (
-    EnrichSite,
-    EnrichSystem,
-    EnrichZone,
-    StaticSystemResolver,
-    SystemResolver,
-)
+from collector.pipeline.enrich import EnrichSite, EnrichZone
 from collector.pipeline.intel import ThreatIntel
 from collector.pipeline.normalize import Normalize
 from collector.pipeline.related import Related
 from collector.pipeline.sinks import DetectionEngine, DetectionFeed, DetectionSink, StoreSink
+from collector.pipeline.systems import EnrichSystem, SystemResolver, system_resolver
 from collector.store.base import EventStore, WriteResult
 from soc_common.alert import AlertSink
 from soc_common.ecs import Event, get
@@ -121,7 +116,7 @@ def build_processors(config: CollectorConfig, systems: SystemResolver | None = N
         Normalize(enrich.max_field_chars, enrich.clock_skew_tolerance, enrich.late_arrival_after),
         EnrichSite(enrich),
         EnrichZone(enrich),
-        EnrichSystem(systems or StaticSystemResolver(enrich)),
+        EnrichSystem(systems if systems is not None else system_resolver(enrich, config.systems_snapshot_path)),
         Related(),
         DnsDomains(),
         ThreatIntel(list(enrich.intel_files)),

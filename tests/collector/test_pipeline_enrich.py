@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 
 from collector.config import CollectorConfig, EnrichSettings
 from collector.pipeline.cidr import CidrMap
-from collector.pipeline.enrich import EnrichSite, EnrichSystem, EnrichZone, StaticSystemResolver
+from collector.pipeline.enrich import EnrichSite, EnrichZone
 from collector.pipeline.intel import ThreatIntel, load_indicators
 from collector.pipeline.normalize import Normalize
 from collector.pipeline.related import Related
 from collector.pipeline.runner import build_processors
+from collector.pipeline.systems import EnrichSystem, StaticSystemResolver
 from soc_common.ecs import Event, get, new_event
 
 

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from collector.config import EnrichSettings
-from collector.pipeline.enrich import StaticSystemResolver
+from collector.pipeline.systems import StaticSystemResolver
 from collector.store.sqlite import SqliteEventStore
 from soc_api.systems.services.documents import blob_path
 from soc_common.ecs import new_event, put
