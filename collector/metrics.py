@@ -101,6 +101,28 @@ class _ClockTags(Collector):
         yield family
 
 
+class _SystemsRegistry(Collector):
+    """The copy of the SOC registry's asset links (``collector.registry_sync``), read at scrape time."""
+
+    def __init__(self, source: Callable[[], dict[str, Any]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        state = self._source()
+        links = GaugeMetricFamily("soc_collector_systems_registry_links", "Asset links in the registry's last copy")
+        links.add_metric([], state["links"])
+        failures = CounterMetricFamily(
+            "soc_collector_systems_registry_copy_failures", "Registry copies that failed (the last copy is kept)"
+        )
+        failures.add_metric([], state["failures"])
+        yield links
+        yield failures
+        if state["copied_s_ago"] is not None:
+            age = GaugeMetricFamily("soc_collector_systems_registry_age_seconds", "Seconds since the last copy")
+            age.add_metric([], state["copied_s_ago"])
+            yield age
+
+
 class _ReceiverStats(Collector):
     """UDP/TCP receiver counters (drops above all), read from each receiver's stats() at scrape time.
 
@@ -245,6 +267,10 @@ class CollectorMetrics:
     def watch_receivers(self, source: Callable[[], dict[str, Any]]) -> None:
         """Export the drop and record counters of the receivers ``source()`` returns (name -> receiver)."""
         self.registry.register(_ReceiverStats(source))
+
+    def watch_systems_registry(self, source: Callable[[], dict[str, Any]]) -> None:
+        """Export the registry copy's links, age and failures (``source()``: ``RegistrySync.health``)."""
+        self.registry.register(_SystemsRegistry(source))
 
     def watch_clock_tags(self, source: Callable[[], dict[str, int]]) -> None:
         """Export how many events Normalize tagged clock_skew / late_arrival (``source()``: tag -> count)."""

@@ -255,6 +255,7 @@ class Collector:
             if (snapshot := cfg.systems_snapshot_path) is not None:
                 self.systems_sync = RegistrySync(cfg.alerts_database_url, snapshot, cfg.enrich.registry_refresh)
                 self.systems_sync.start()
+                self.metrics.watch_systems_registry(self.systems_sync.health)
         if self.supervising:
             self._start_workers(detector, alert_sink)
         else:

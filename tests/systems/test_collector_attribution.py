@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from collector.config import CollectorConfig, EnrichSettings, SystemSettings
 from collector.pipeline.systems import EnrichSystem, RegistryResolver, StaticSystemResolver, SystemTable
@@ -177,5 +178,8 @@ def test_a_collector_with_workers_attributes_syslog_by_the_registry(api: Api, db
             assert n < 40, "the new link never reached the workers"
             time.sleep(0.2)
         assert collector.health()["systems_registry"]["failures"] == 0
+        exposition = generate_latest(collector.metrics.registry).decode()
+        assert "soc_collector_systems_registry_links 3.0" in exposition
+        assert "soc_collector_systems_registry_copy_failures_total 0.0" in exposition
     finally:
         collector.stop()
