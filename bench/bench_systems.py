@@ -104,7 +104,7 @@ def main() -> None:
         print(f"\n(a) registry copy: {args.systems} systems, {args.hosts} hosts -> {sync.links} links, "
               f"{snapshot.stat().st_size / 1024:.0f} KiB; {min(times) * 1000:.0f} ms per copy (best of 3)")  # fmt: skip
         none = StaticSystemResolver(EnrichSettings())
-        registry = RegistryResolver(StaticSystemResolver(EnrichSettings()), snapshot)
+        registry = RegistryResolver(EnrichSettings(), snapshot)
         print("\n(b) EnrichSystem, CPU us per event (1000-event batches, best of 3)")
         print(f"{'events':10} {'no links':>9} {'registry':>9}")
         for kind in ("agent", "syslog", "unknown"):

@@ -9,12 +9,12 @@ unreachable, and a collector restarted during an outage attributes with it.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from collector.pipeline.systems import Link, snapshot_bytes
+from collector.ticker import Ticker
 from soc_common.fileio import write_atomic
 
 log = logging.getLogger(__name__)
@@ -30,29 +30,16 @@ class RegistrySync:
         self._written: bytes | None = None
         self._engine: Any = None
         self._failing = False
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("registry-sync", interval, self.sync_once, immediately=True)
 
     def start(self) -> RegistrySync:
-        """Copy now and then every interval, on a thread: an unreachable database must not hold up
-        the collector's start (the pipelines use the previous copy meanwhile)."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="registry-sync", daemon=True)
-        self._thread.start()
+        """Copy now and then every interval, on the ticker's thread: an unreachable database must not
+        hold up the collector's start (the pipelines use the previous copy meanwhile)."""
+        self._ticker.start()
         return self
 
-    def _loop(self) -> None:
-        while True:
-            self.sync_once()
-            if self._stop.wait(self.interval):
-                return
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._ticker.stop()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

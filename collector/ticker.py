@@ -7,8 +7,10 @@ from collections.abc import Callable
 
 
 class Ticker:
-    def __init__(self, name: str, interval: float, tick: Callable[[], None]) -> None:
+    def __init__(self, name: str, interval: float, tick: Callable[[], object], *, immediately: bool = False) -> None:
+        """``immediately``: the first call as soon as the thread starts, not one interval later."""
         self.name = name
+        self.immediately = immediately
         self.interval = interval
         self._tick = tick
         self._stop = threading.Event()
@@ -31,5 +33,7 @@ class Ticker:
         self._thread = None
 
     def _loop(self) -> None:
+        if self.immediately:
+            self._tick()
         while not self._stop.wait(self.interval):
             self._tick()

@@ -10,7 +10,8 @@ restart while the database is unreachable still attributes with the last copy.
 
 An event is matched by, in order: the enrolled agent that sent it (``soc.agent_id``: unambiguous),
 its host names, its host addresses (an IP or a network of the system), then host-name patterns.
-The configuration's links come before the registry's, and the first link of an asset wins.
+The configuration's links and the registry's make one table, the configuration's first: the first
+link of an asset wins.
 """
 
 from __future__ import annotations
@@ -41,14 +42,9 @@ SNAPSHOT_FORMAT = 1
 
 
 class SystemResolver(Protocol):
-    """Maps an asset to its information system id (or None)."""
+    """Gives the table of asset links to attribute a batch with (it may change between batches)."""
 
-    @property
-    def empty(self) -> bool: ...
-
-    def by_agent(self, agent_id: str) -> str | None: ...
-
-    def resolve(self, host_names: list[str], ips: list[str]) -> str | None: ...
+    def current(self) -> SystemTable: ...
 
 
 class SystemTable:
@@ -79,6 +75,10 @@ class SystemTable:
     @property
     def empty(self) -> bool:
         return self.size == 0
+
+    def current(self) -> SystemTable:
+        """A table is its own resolver: the links never change."""
+        return self
 
     def by_agent(self, agent_id: str) -> str | None:
         return self.agents.get(agent_id)
@@ -148,34 +148,30 @@ def read_snapshot(path: Path) -> list[Link]:
 
 
 class RegistryResolver:
-    """The configuration's table first, then the registry's snapshot, re-read when the file changes.
+    """The configuration's links, then the registry's snapshot, as one table rebuilt when the file changes.
 
     The file is looked at (one ``stat``) at most every ``check_every`` seconds, once per batch. A
-    damaged or missing file keeps the table last read, counted in ``failures``.
+    damaged or missing file keeps the table last built, counted in ``failures``.
     """
 
-    def __init__(self, configured: SystemTable, snapshot: Path, check_every: float = 2.0) -> None:
-        self.configured = configured
-        self._configured = not configured.empty  # the configuration does not change while running
+    def __init__(self, settings: EnrichSettings, snapshot: Path, check_every: float = 2.0) -> None:
+        self.configured = list(configured_links(settings))  # read once: the configuration does not change
+        self.table = SystemTable(self.configured)
         self.snapshot = snapshot
         self.check_every = check_every
-        self.registry = SystemTable(())
         self.reloads = 0
         self.failures = 0
         self._stamp: tuple[int, int, int] | None = None
         self._checked = -math.inf
-        self.refresh()
 
-    @property
-    def empty(self) -> bool:
-        self.refresh()
-        return self.configured.empty and self.registry.empty
-
-    def refresh(self) -> None:
+    def current(self) -> SystemTable:
         now = time.monotonic()
-        if now - self._checked < self.check_every:
-            return
-        self._checked = now
+        if now - self._checked >= self.check_every:
+            self._checked = now
+            self._reload_if_changed()
+        return self.table
+
+    def _reload_if_changed(self) -> None:
         try:
             st = os.stat(self.snapshot)
         except OSError:
@@ -185,20 +181,13 @@ class RegistryResolver:
             return
         self._stamp = stamp
         try:
-            self.registry = SystemTable(read_snapshot(self.snapshot))
+            links = read_snapshot(self.snapshot)
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             self.failures += 1
             log.warning("%s unreadable, keeping the previous systems: %s", self.snapshot, exc)
             return
+        self.table = SystemTable([*self.configured, *links])
         self.reloads += 1
-
-    def by_agent(self, agent_id: str) -> str | None:
-        hit = self.configured.by_agent(agent_id) if self._configured else None
-        return hit if hit is not None else self.registry.by_agent(agent_id)
-
-    def resolve(self, host_names: list[str], ips: list[str]) -> str | None:
-        hit = self.configured.resolve(host_names, ips) if self._configured else None
-        return hit if hit is not None else self.registry.resolve(host_names, ips)
 
 
 class EnrichSystem(Processor):
@@ -210,9 +199,10 @@ class EnrichSystem(Processor):
         self.resolver = resolver
 
     def process(self, events: list[Event]) -> list[Event]:
-        if self.resolver.empty:
+        table = self.resolver.current()
+        if table.empty:
             return events
-        by_agent, resolve = self.resolver.by_agent, self.resolver.resolve
+        by_agent, resolve = table.by_agent, table.resolve
         for event in events:
             soc = event.get("soc")
             system = None
@@ -231,5 +221,4 @@ class EnrichSystem(Processor):
 
 def system_resolver(settings: EnrichSettings, snapshot: Path | None) -> SystemResolver:
     """The configuration's links, plus the registry's snapshot when the collector keeps one."""
-    configured = StaticSystemResolver(settings)
-    return configured if snapshot is None else RegistryResolver(configured, snapshot)
+    return StaticSystemResolver(settings) if snapshot is None else RegistryResolver(settings, snapshot)

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from collector.config import CollectorConfig, EnrichSettings, SystemSettings
-from collector.pipeline.systems import EnrichSystem, RegistryResolver, StaticSystemResolver, SystemTable
+from collector.pipeline.systems import EnrichSystem, RegistryResolver
 from collector.registry_sync import RegistrySync
 from collector.runtime import Collector
 from collector.store.base import Query, Term
@@ -59,7 +59,7 @@ def test_links_made_in_the_pages_reach_the_pipeline(api: Api, db_url: str, tmp_p
     sync = RegistrySync(db_url, snapshot, interval=60)
     try:
         assert sync.sync_once() and sync.health()["links"] == 4  # agent, name, address, network
-        resolver = RegistryResolver(SystemTable(()), snapshot, check_every=0)
+        resolver = RegistryResolver(EnrichSettings(), snapshot, check_every=0)
         events: list[Event] = [
             {"soc": {"agent_id": "agent-7"}, "host": {"name": "renamed-since"}},  # the agent decides
             {"host": {"hostname": "srv-qlvb-01"}},
@@ -105,16 +105,14 @@ def test_an_unreachable_database_keeps_the_last_copy(
     assert down.health() == {"links": 0, "copied_s_ago": None, "failures": 2}
     assert len([r for r in caplog.records if "not copied" in r.getMessage()]) == 1  # once per outage
     assert "s3cret" not in caplog.text
-    resolver = RegistryResolver(StaticSystemResolver(EnrichSettings()), snapshot, check_every=0)
+    resolver = RegistryResolver(EnrichSettings(), snapshot, check_every=0)
     assert attributed(resolver, [{"host": {"name": "srv-qlvb-01"}}]) == ["qlvb-hn"]
 
 
 def test_a_damaged_copy_keeps_the_table_last_read(tmp_path: Path) -> None:
     snapshot = tmp_path / "systems.json"
     snapshot.write_text(json.dumps({"format": 1, "links": [["web-hn", "host", "web-01"], ["x", "other", "y"]]}))
-    configured = StaticSystemResolver(
-        EnrichSettings(systems=[SystemSettings(id="mail-hn", hosts=["web-01", "mail-*"])])
-    )
+    configured = EnrichSettings(systems=[SystemSettings(id="mail-hn", hosts=["web-01", "mail-*"])])
     resolver = RegistryResolver(configured, snapshot, check_every=0)
     # The configuration's links come first; a kind this version does not know is skipped.
     assert attributed(resolver, [{"host": {"name": "web-01"}}, {"host": {"name": "mail-2"}}]) == ["mail-hn"] * 2
