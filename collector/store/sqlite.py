@@ -187,6 +187,11 @@ def _insert(conn: sqlite3.Connection, statements: list[tuple[str, list[Any]]]) -
     return stored
 
 
+def _lock_busy(exc: BaseException) -> bool:
+    """SQLite gave up waiting for another connection's lock (``database is locked``)."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
 # A JSON key containing a dot: its last dot, then string characters, then the quote that closes a
 # key. Stopping the scan at the next dot keeps dotted values (addresses, times) cheap to skip.
 _DOTTED_KEY = re.compile(r'\.[^".\\]*":')
@@ -497,6 +502,12 @@ class SqliteEventStore(EventStore):
             # the error, a reference cycle holding every row of the failed write until the cyclic GC
             # runs, which is only every few seconds here (collector.gc_clock).
             exc.with_traceback(None)
+            if _lock_busy(exc):
+                # Batches queued while this one waited out the busy timeout would each wait it out
+                # again behind it (an agent's request then outlives its own timeout instead of being
+                # answered 503): the store is unavailable for them too, now.
+                with self._queue_lock:
+                    jobs, self._queue = jobs + self._queue, []
             for job in jobs:
                 job.error, job.stored = exc, 0
             if not isinstance(exc, Exception):

@@ -265,3 +265,36 @@ def test_a_foreign_write_lock_fails_receivers_within_their_own_timeout(tmp_path:
         blocker.close()
     finally:
         store.close()
+
+
+def test_batches_queued_behind_a_locked_write_fail_with_it(tmp_path: Path) -> None:
+    """A second receiver's batch, queued while the first waits out the busy timeout on a foreign lock,
+    fails with it instead of waiting the timeout out again (an agent would time out before its 503)."""
+    store = SqliteEventStore(tmp_path / "events.db", maintain=False)
+    try:
+        store.write([_event(i) for i in range(10)])
+        store._writer.execute("PRAGMA busy_timeout = 1500")
+        blocker = sqlite3.connect(tmp_path / "events.db", timeout=0, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        took: dict[str, float] = {}
+
+        def write(name: str, first: int) -> None:
+            started = time.monotonic()
+            with pytest.raises(StoreError, match="locked"):
+                store.write([_event(first)])
+            took[name] = time.monotonic() - started
+
+        first = threading.Thread(target=write, args=("first", 1000))
+        second = threading.Thread(target=write, args=("second", 2000))
+        first.start()
+        threading.Event().wait(0.3)  # the first holds the writer, waiting for the lock
+        second.start()
+        first.join(10)
+        second.join(10)
+        assert took["first"] < 1.5 + 1.0
+        assert took["second"] < 1.5 + 0.5  # behind the first's wait only, not a wait of its own
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert store.write([_event(3000)]).stored == 1
+    finally:
+        store.close()
